@@ -1,0 +1,77 @@
+"""Abstract detection model: the interface every meta-architecture implements.
+
+The temporal twin of the OD API's DetectionModel. Training calls
+provide_groundtruth -> preprocess -> predict -> loss; inference calls
+preprocess -> predict -> postprocess. All methods build graph ops.
+"""
+import abc
+
+from tal_detection.core import standard_fields as fields
+
+
+class DetectionModel(abc.ABC):
+  """A temporal action detector over per-step feature streams."""
+
+  def __init__(self, num_classes):
+    self._num_classes = num_classes
+    self._groundtruth_lists = {}
+
+  @property
+  def num_classes(self):
+    return self._num_classes
+
+  def groundtruth_lists(self, field):
+    """The list (one tensor per video) given to provide_groundtruth for field."""
+    if field not in self._groundtruth_lists:
+      raise RuntimeError('groundtruth %s was not provided' % field)
+    return self._groundtruth_lists[field]
+
+  def groundtruth_has_field(self, field):
+    return field in self._groundtruth_lists
+
+  def provide_groundtruth(self, groundtruth_segments_list,
+                          groundtruth_classes_list):
+    """Gives the ground truth used by loss().
+
+    Args:
+      groundtruth_segments_list: list of [N_i, 2] float tensors, one per video,
+        in feature-step coordinates.
+      groundtruth_classes_list: list of [N_i, num_classes] one-hot float tensors
+        (column j is label id j + 1).
+    """
+    self._groundtruth_lists[fields.SegmentListFields.segments] = (
+        groundtruth_segments_list)
+    self._groundtruth_lists[fields.SegmentListFields.classes] = (
+        groundtruth_classes_list)
+
+  @abc.abstractmethod
+  def preprocess(self, features, num_steps):
+    """Prepares inputs.
+
+    Args:
+      features: dict stream name -> [B, T, D] float tensor (padded).
+      num_steps: [B] int32 valid lengths.
+
+    Returns:
+      (preprocessed features dict, num_steps).
+    """
+
+  @abc.abstractmethod
+  def predict(self, preprocessed_features, num_steps):
+    """Runs the network; returns a dict of raw prediction tensors."""
+
+  @abc.abstractmethod
+  def postprocess(self, prediction_dict, num_steps):
+    """Turns predictions into detections (DetectionResultFields keys)."""
+
+  @abc.abstractmethod
+  def loss(self, prediction_dict, num_steps):
+    """Returns a dict of scalar loss tensors keyed 'Loss/...'."""
+
+  @abc.abstractmethod
+  def restore_map(self, fine_tune_checkpoint_type='detection'):
+    """Returns {checkpoint variable name: variable} to initialise from."""
+
+  @abc.abstractmethod
+  def regularization_losses(self):
+    """Returns the list of regularization loss tensors of the model."""
