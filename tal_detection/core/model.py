@@ -21,7 +21,7 @@ class DetectionModel(abc.ABC):
     return self._num_classes
 
   def groundtruth_lists(self, field):
-    """The list (one tensor per video) given to provide_groundtruth for field."""
+    """The padded tensor given to provide_groundtruth for field."""
     if field not in self._groundtruth_lists:
       raise RuntimeError('groundtruth %s was not provided' % field)
     return self._groundtruth_lists[field]
@@ -29,20 +29,25 @@ class DetectionModel(abc.ABC):
   def groundtruth_has_field(self, field):
     return field in self._groundtruth_lists
 
-  def provide_groundtruth(self, groundtruth_segments_list,
-                          groundtruth_classes_list):
-    """Gives the ground truth used by loss().
+  def provide_groundtruth(self, groundtruth_segments, groundtruth_classes,
+                          num_groundtruth_segments):
+    """Gives the ground truth used by predict() in training and by loss().
+
+    Padded batch tensors rather than per-video lists, so the batch size may be
+    unknown when the graph is built (e.g. the last, smaller eval batch).
 
     Args:
-      groundtruth_segments_list: list of [N_i, 2] float tensors, one per video,
-        in feature-step coordinates.
-      groundtruth_classes_list: list of [N_i, num_classes] one-hot float tensors
-        (column j is label id j + 1).
+      groundtruth_segments: [B, N, 2] float, feature-step coordinates, padded.
+      groundtruth_classes: [B, N, num_classes] one-hot float (column j is label
+        id j + 1), padded.
+      num_groundtruth_segments: [B] int32, valid rows of each video.
     """
     self._groundtruth_lists[fields.SegmentListFields.segments] = (
-        groundtruth_segments_list)
+        groundtruth_segments)
     self._groundtruth_lists[fields.SegmentListFields.classes] = (
-        groundtruth_classes_list)
+        groundtruth_classes)
+    self._groundtruth_lists[fields.InputDataFields.num_groundtruth_segments] = (
+        num_groundtruth_segments)
 
   @abc.abstractmethod
   def preprocess(self, features, num_steps):

@@ -71,6 +71,10 @@ class TfExampleFields(object):
   num_steps = 'video/num_steps'
   segment_start = 'segment/start'
   segment_end = 'segment/end'
+  # Segment boundaries as int64 microseconds: exact to 1e-6 s, where a float32
+  # seconds value is off by up to ~6e-5 s in a 20-minute video.
+  segment_start_us = 'segment/start_us'
+  segment_end_us = 'segment/end_us'
   segment_label = 'segment/label'
   segment_label_text = 'segment/label_text'
   features_prefix = 'features/'

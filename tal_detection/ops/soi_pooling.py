@@ -1,0 +1,138 @@
+"""Segment-of-Interest (SoI) pooling: 1-D crop-and-resize, then max-pool.
+
+The temporal twin of the OD API's crop_and_resize + max-pool used by Faster
+R-CNN (paper §4.2): every proposal, extended by `context_ratio * length` on both
+sides, is resampled to `crop_size` bins by linear interpolation of the feature
+map, and the bins are max-pooled. Batched over all proposals with gathers (no
+loop over proposals), differentiable with respect to the features.
+"""
+import tensorflow as tf
+
+
+def soi_output_bins(crop_size, maxpool_kernel_size, maxpool_stride):
+  """Number of bins after the VALID max-pool: floor((crop - k) / stride) + 1."""
+  return (crop_size - maxpool_kernel_size) // maxpool_stride + 1
+
+
+def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
+                maxpool_kernel_size=1, maxpool_stride=1, scope=None):
+  """Pools a fixed-size feature map for every proposal.
+
+  Exact semantics (step coordinates: step i covers [i, i+1), feature i sits at
+  position i + 0.5):
+    1. Extend each proposal [s, e] to [s', e'] = [s - r*(e - s), e + r*(e - s)]
+       with r = context_ratio.
+    2. Sample crop_size points at the bin centres
+         p_j = s' + (j + 0.5) * (e' - s') / crop_size,   j = 0..crop_size-1.
+    3. The value at p_j linearly interpolates the features at the continuous
+       index u = p_j - 0.5: with i0 = floor(u), w = u - i0,
+         value = (1 - w) * F(i0) + w * F(i0 + 1),
+       where F(i) = features[b, i] if 0 <= i <= num_steps[b] - 1, else ZERO.
+       So a proposal crossing the start or end of a video, or reaching into
+       the batch padding, reads zeros there: no wrapping, no clamping to the
+       edge feature, no out-of-range gather.
+    4. Max-pool the crop_size bins with kernel maxpool_kernel_size and stride
+       maxpool_stride, VALID padding, giving
+       out_bins = floor((crop_size - kernel) / stride) + 1 bins.
+
+  Args:
+    features: [B, T, D] float tensor (T, D may be unknown statically).
+    proposals: [B, N, 2] float tensor of (start, end) in step coordinates
+      (N may be unknown statically).
+    num_steps: [B] int tensor, the valid length of every video (steps at and
+      beyond it are padding; values above T are treated as T).
+    crop_size: int, bins sampled per (extended) proposal.
+    context_ratio: float >= 0, fraction of the proposal length added on each
+      side (0.5 with context in the paper, 0 without).
+    maxpool_kernel_size: int >= 1.
+    maxpool_stride: int >= 1.
+    scope: optional name scope.
+
+  Returns:
+    [B, N, out_bins, D] float tensor, same dtype as features.
+
+  Raises:
+    ValueError: on a non-positive crop_size / kernel / stride, a kernel larger
+      than crop_size, a negative context_ratio, or inputs of the wrong rank.
+  """
+  _check_positive_int('crop_size', crop_size)
+  _check_positive_int('maxpool_kernel_size', maxpool_kernel_size)
+  _check_positive_int('maxpool_stride', maxpool_stride)
+  if maxpool_kernel_size > crop_size:
+    raise ValueError('maxpool_kernel_size (%d) must not exceed crop_size (%d)'
+                     % (maxpool_kernel_size, crop_size))
+  if context_ratio < 0:
+    raise ValueError('context_ratio must be >= 0, got %g' % context_ratio)
+  out_bins = soi_output_bins(crop_size, maxpool_kernel_size, maxpool_stride)
+
+  with tf.name_scope(scope or 'SoIPooling'):
+    features = tf.convert_to_tensor(features)
+    proposals = tf.convert_to_tensor(proposals)
+    num_steps = tf.convert_to_tensor(num_steps)
+    if features.shape.rank is not None and features.shape.rank != 3:
+      raise ValueError('soi_pooling: features must be [B, T, D], got shape %s'
+                       % features.shape)
+    if proposals.shape.rank is not None and proposals.shape.rank != 3:
+      raise ValueError('soi_pooling: proposals must be [B, N, 2], got shape %s'
+                       % proposals.shape)
+    if num_steps.shape.rank is not None and num_steps.shape.rank != 1:
+      raise ValueError('soi_pooling: num_steps must be [B], got shape %s'
+                       % num_steps.shape)
+
+    # Sampling positions are computed in float32 whatever the feature dtype:
+    # step coordinates of long videos need the precision.
+    proposals = tf.cast(proposals, tf.float32)
+    start = proposals[:, :, 0]
+    end = proposals[:, :, 1]
+    extension = context_ratio * (end - start)
+    extended_start = start - extension
+    extended_length = (end + extension) - extended_start
+    bin_centres = (tf.range(crop_size, dtype=tf.float32) + 0.5) / crop_size
+    points = (extended_start[:, :, None] +
+              bin_centres[None, None, :] * extended_length[:, :, None])
+
+    feature_shape = tf.shape(features)
+    num_total_steps = feature_shape[1]
+    # Clamping u to [-1, T] changes no value (both neighbours of any u outside
+    # it are outside [0, T-1] and read zero) but keeps the int cast in range for
+    # absurd proposals.
+    u = tf.clip_by_value(points - 0.5, -1.0,
+                         tf.cast(num_total_steps, tf.float32))
+    lower = tf.floor(u)
+    upper_weight = u - lower
+    lower_weight = 1.0 - upper_weight
+    lower_index = tf.cast(lower, tf.int32)
+    upper_index = lower_index + 1
+
+    num_valid = tf.minimum(tf.cast(num_steps, tf.int32), num_total_steps)
+    num_valid = num_valid[:, None, None]
+
+    def _read(index, weight):
+      """weight * F(index), [B, N, crop, D], F zero outside the valid range."""
+      inside = tf.logical_and(index >= 0, index < num_valid)
+      safe_index = tf.clip_by_value(index, 0, num_total_steps - 1)
+      values = tf.gather(features, safe_index, batch_dims=1)
+      weight = tf.where(inside, weight, tf.zeros_like(weight))
+      return values * tf.cast(weight, features.dtype)[..., None]
+
+    crops = _read(lower_index, lower_weight) + _read(upper_index, upper_weight)
+
+    batch_size = feature_shape[0]
+    num_proposals = tf.shape(proposals)[1]
+    depth = feature_shape[2]
+    flat_crops = tf.reshape(crops, [-1, crop_size, depth])
+    if maxpool_kernel_size > 1 or maxpool_stride > 1:
+      flat_crops = tf.nn.max_pool1d(
+          flat_crops, ksize=maxpool_kernel_size, strides=maxpool_stride,
+          padding='VALID')
+    pooled = tf.reshape(flat_crops,
+                        [batch_size, num_proposals, out_bins, depth])
+    pooled.set_shape([features.shape[0], proposals.shape[1], out_bins,
+                      features.shape[2]])
+    return pooled
+
+
+def _check_positive_int(name, value):
+  if int(value) != value or value < 1:
+    raise ValueError('soi_pooling: %s must be a positive integer, got %r'
+                     % (name, value))

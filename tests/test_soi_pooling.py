@@ -1,0 +1,199 @@
+"""Tests for ops/soi_pooling.py against a plain numpy reference."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tal_detection.ops import soi_pooling as soi_lib
+
+
+def _reference(features, proposals, num_steps, crop_size, context_ratio,
+               kernel, stride):
+  """Loop-by-loop numpy version of the documented semantics."""
+  batch_size, _, depth = features.shape
+  num_proposals = proposals.shape[1]
+  crops = np.zeros((batch_size, num_proposals, crop_size, depth))
+
+  def read(b, i):
+    if 0 <= i <= num_steps[b] - 1:
+      return features[b, i]
+    return np.zeros(depth)
+
+  for b in range(batch_size):
+    for n in range(num_proposals):
+      start, end = proposals[b, n]
+      length = end - start
+      ext_start = start - context_ratio * length
+      ext_end = end + context_ratio * length
+      for j in range(crop_size):
+        point = ext_start + (j + 0.5) * (ext_end - ext_start) / crop_size
+        u = point - 0.5
+        lower = int(np.floor(u))
+        weight = u - lower
+        crops[b, n, j] = ((1 - weight) * read(b, lower) +
+                          weight * read(b, lower + 1))
+  out_bins = (crop_size - kernel) // stride + 1
+  pooled = np.stack(
+      [crops[:, :, o * stride:o * stride + kernel].max(axis=2)
+       for o in range(out_bins)], axis=2)
+  return pooled
+
+
+def test_output_bins_formula():
+  assert soi_lib.soi_output_bins(16, 2, 2) == 8
+  assert soi_lib.soi_output_bins(7, 3, 2) == 3
+  assert soi_lib.soi_output_bins(5, 1, 1) == 5
+
+
+def test_hand_computed_values():
+  # Feature i of channel 0 equals 10 * (i + 1); valid length 6 of 8.
+  features = np.zeros((1, 8, 1), np.float32)
+  features[0, :, 0] = 10.0 * np.arange(1, 9)
+  proposals = np.array([[[2.0, 4.0],     # bins centred on features 2 and 3
+                         [1.5, 2.5],     # context 0 half-way points
+                         [-1.0, 1.0],    # crosses the start
+                         [5.0, 7.0]]],   # crosses the valid end (6)
+                       np.float32)
+  result = soi_lib.soi_pooling(features, proposals, [6], crop_size=4)
+  result = result.numpy()[0, :, :, 0]
+  # [2, 4], 4 bins: centres 2.25 2.75 3.25 3.75 -> u 1.75 2.25 2.75 3.25.
+  np.testing.assert_allclose(result[0], [27.5, 32.5, 37.5, 42.5], rtol=1e-6)
+  # [1.5, 2.5]: centres 1.625 .. 2.375 -> u 1.125 1.375 1.625 1.875.
+  np.testing.assert_allclose(result[1], [21.25, 23.75, 26.25, 28.75],
+                             rtol=1e-6)
+  # [-1, 1]: u = -1.25 -> 0; -0.75 -> 0.25 * 10; -0.25 -> 0.75 * 10;
+  # 0.25 -> 0.75 * 10 + 0.25 * 20.
+  np.testing.assert_allclose(result[2], [0.0, 2.5, 7.5, 12.5], rtol=1e-6)
+  # [5, 7] in a video of 6 valid steps: u 4.75 5.25 5.75 6.25; feature 5
+  # (value 60) is the last valid one, feature 6 (70) is padding -> zero.
+  np.testing.assert_allclose(result[3], [57.5, 45.0, 15.0, 0.0], rtol=1e-6)
+
+
+def test_context_extension_hand_computed():
+  features = np.arange(12, dtype=np.float32).reshape(1, 12, 1)
+  proposals = np.array([[[4.0, 6.0]]], np.float32)
+  # Context 0.5 extends [4, 6] to [3, 7]; 4 bins centred at 3.5 .. 6.5 are
+  # exactly features 3..6; max-pool 2/2 keeps 4 and 6.
+  result = soi_lib.soi_pooling(features, proposals, [12], crop_size=4,
+                               context_ratio=0.5, maxpool_kernel_size=2,
+                               maxpool_stride=2)
+  np.testing.assert_allclose(result.numpy()[0, 0, :, 0], [4.0, 6.0])
+
+
+@pytest.mark.parametrize('crop_size,context_ratio,kernel,stride', [
+    (16, 0.5, 2, 2), (16, 0.0, 2, 2), (7, 0.25, 3, 2), (5, 1.0, 1, 1),
+    (8, 0.5, 8, 1)])
+def test_random_cases_match_reference(crop_size, context_ratio, kernel,
+                                      stride):
+  rng = np.random.RandomState(crop_size * 10 + kernel)
+  batch_size, num_total_steps, depth, num_proposals = 3, 20, 5, 9
+  features = rng.randn(batch_size, num_total_steps, depth).astype(np.float32)
+  num_steps = np.array([20, 13, 6], np.int32)
+  starts = rng.uniform(-6.0, 24.0, size=(batch_size, num_proposals))
+  lengths = rng.uniform(0.1, 15.0, size=(batch_size, num_proposals))
+  proposals = np.stack([starts, starts + lengths], axis=2).astype(np.float32)
+  # Always include: whole video, one far beyond both edges, a zero-length one.
+  proposals[:, 0] = [0.0, 20.0]
+  proposals[:, 1] = [-30.0, 50.0]
+  proposals[:, 2] = [3.3, 3.3]
+  result = soi_lib.soi_pooling(features, proposals, num_steps, crop_size,
+                               context_ratio, kernel, stride)
+  expected = _reference(features, proposals, num_steps, crop_size,
+                        context_ratio, kernel, stride)
+  assert result.shape == expected.shape
+  np.testing.assert_allclose(result.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_padding_and_far_proposals_read_zeros():
+  features = np.ones((2, 10, 3), np.float32)
+  proposals = np.array([[[-20.0, -5.0], [15.0, 40.0]],
+                        [[7.0, 9.0], [1e9, 2e9]]], np.float32)
+  result = soi_lib.soi_pooling(features, proposals, [10, 6], crop_size=4)
+  np.testing.assert_array_equal(result.numpy(), 0.0)
+
+
+def test_batch_of_two_equals_each_alone():
+  rng = np.random.RandomState(7)
+  features = rng.randn(2, 15, 4).astype(np.float32)
+  proposals = np.array([[[-2.0, 5.0], [8.0, 16.0]],
+                        [[1.0, 4.5], [6.0, 12.0]]], np.float32)
+  batched = soi_lib.soi_pooling(features, proposals, [15, 9], 6, 0.5, 2, 2)
+  alone = soi_lib.soi_pooling(features[1:, :9], proposals[1:], [9], 6, 0.5,
+                              2, 2)
+  np.testing.assert_allclose(batched.numpy()[1:], alone.numpy(), atol=1e-6)
+
+
+def test_gradient_matches_numerical():
+  rng = np.random.RandomState(3)
+  features = rng.randn(2, 7, 3)
+  proposals = tf.constant([[[0.3, 4.1], [-1.2, 2.0], [5.0, 8.5]],
+                           [[1.1, 2.9], [2.2, 6.4], [0.0, 0.9]]], tf.float64)
+  num_steps = tf.constant([7, 5])
+
+  def pool(feature_map):
+    return soi_lib.soi_pooling(feature_map, proposals, num_steps, 6, 0.5, 2,
+                               2)
+
+  theoretical, numerical = tf.test.compute_gradient(
+      pool, [tf.constant(features)])
+  assert np.abs(theoretical[0]).max() > 0.1
+  np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-6)
+
+
+def test_no_gradient_reaches_padding():
+  features = tf.constant(np.random.RandomState(4).randn(2, 8, 3), tf.float32)
+  # Video 1 (5 valid steps): the proposal spans the padding; 16 bins over 7
+  # steps sample every valid feature.
+  proposals = tf.constant([[[0.0, 8.0]], [[-1.0, 6.0]]], tf.float32)
+  with tf.GradientTape() as tape:
+    tape.watch(features)
+    pooled = soi_lib.soi_pooling(features, proposals, [8, 5], 16)
+    total = tf.reduce_sum(pooled)
+  gradient = tape.gradient(total, features).numpy()
+  assert np.abs(gradient[1, :5]).min() > 0.0
+  np.testing.assert_array_equal(gradient[1, 5:], 0.0)
+  assert np.abs(gradient[0]).min() > 0.0
+
+
+def test_graph_mode_unknown_shapes():
+  rng = np.random.RandomState(5)
+  features = rng.randn(2, 11, 4).astype(np.float32)
+  proposals = np.array([[[-1.0, 3.0], [2.5, 9.0], [4.0, 14.0]],
+                        [[0.0, 6.0], [5.0, 7.0], [-8.0, -1.0]]], np.float32)
+  num_steps = np.array([11, 7], np.int32)
+  graph = tf.Graph()
+  with graph.as_default():
+    features_ph = tf.compat.v1.placeholder(tf.float32, [None, None, None])
+    proposals_ph = tf.compat.v1.placeholder(tf.float32, [None, None, 2])
+    num_steps_ph = tf.compat.v1.placeholder(tf.int32, [None])
+    pooled = soi_lib.soi_pooling(features_ph, proposals_ph, num_steps_ph,
+                                 crop_size=7, context_ratio=0.5,
+                                 maxpool_kernel_size=3, maxpool_stride=2)
+    assert pooled.shape.as_list() == [None, None, 3, None]
+    with tf.compat.v1.Session(graph=graph) as sess:
+      result = sess.run(pooled, {features_ph: features,
+                                 proposals_ph: proposals,
+                                 num_steps_ph: num_steps})
+  expected = _reference(features, proposals, num_steps, 7, 0.5, 3, 2)
+  np.testing.assert_allclose(result, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_static_shape_kept_when_known():
+  pooled = soi_lib.soi_pooling(tf.zeros([2, 10, 6]), tf.zeros([2, 4, 2]),
+                               [10, 10], crop_size=16, context_ratio=0.5,
+                               maxpool_kernel_size=2, maxpool_stride=2)
+  assert pooled.shape.as_list() == [2, 4, 8, 6]
+
+
+def test_bad_arguments_raise_value_error():
+  features = tf.zeros([1, 5, 2])
+  proposals = tf.zeros([1, 1, 2])
+  with pytest.raises(ValueError, match='crop_size'):
+    soi_lib.soi_pooling(features, proposals, [5], crop_size=0)
+  with pytest.raises(ValueError, match='maxpool_kernel_size'):
+    soi_lib.soi_pooling(features, proposals, [5], crop_size=2,
+                        maxpool_kernel_size=3)
+  with pytest.raises(ValueError, match='context_ratio'):
+    soi_lib.soi_pooling(features, proposals, [5], crop_size=2,
+                        context_ratio=-0.1)
+  with pytest.raises(ValueError, match='proposals'):
+    soi_lib.soi_pooling(features, tf.zeros([1, 2]), [5], crop_size=2)

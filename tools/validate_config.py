@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+r"""Checks pipeline config files: parse, known fields, consistent values.
+
+Usage:
+  tools/validate_config.py CONFIG [CONFIG ...]
+
+Prints `OK <path>` (stdout) for every valid file and one line
+`<path>: <field or line/col>: <why>` (stderr) for every invalid one. Exit status:
+0 if every file is valid, 1 if any is not, 2 for a usage error.
+"""
+import sys
+
+from absl import app
+
+from tal_detection.utils import config_util
+
+USAGE = 'usage: validate_config.py CONFIG [CONFIG ...]'
+
+
+def check_config_file(path):
+  """Parses and validates one pipeline config file.
+
+  Args:
+    path: path of a text-format TrainEvalPipelineConfig.
+
+  Returns:
+    The validated pipeline_pb2.TrainEvalPipelineConfig, for further steps on
+    a valid config (e.g. building the model).
+
+  Raises:
+    config_util.ConfigError: one line naming the file and the problem.
+  """
+  pipeline_config = config_util.read_pipeline_config(path)
+  config_util.validate_pipeline_config(pipeline_config, path)
+  return pipeline_config
+
+
+def process_file(path):
+  """Checks one file and reports it. Returns True if it is valid.
+
+  Further per-file steps on a valid config (a later `--build` that builds the
+  model graph and prints its receptive fields) belong after check_config_file,
+  each reporting its own failure as one line.
+  """
+  try:
+    check_config_file(path)
+  except config_util.ConfigError as e:
+    _report_error(str(e))
+    return False
+  except Exception as e:  # pylint: disable=broad-except
+    # A bug, not a bad config; still one line, never a traceback.
+    _report_error('%s: internal error: %s: %s' %
+                  (path, type(e).__name__, ' '.join(str(e).split())))
+    return False
+  print('OK %s' % path, flush=True)
+  return True
+
+
+def _report_error(line):
+  sys.stdout.flush()
+  print(line, file=sys.stderr, flush=True)
+
+
+def main(argv):
+  paths = argv[1:]
+  if not paths:
+    print(USAGE, file=sys.stderr)
+    return 2
+  # Check every file (no early exit), so one run lists every problem.
+  results = [process_file(path) for path in paths]
+  return 0 if all(results) else 1
+
+
+if __name__ == '__main__':
+  app.run(main)
