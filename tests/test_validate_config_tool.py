@@ -127,7 +127,7 @@ def test_no_arguments_is_a_usage_error():
   result = _run()
   assert result.returncode == 2
   assert result.stdout == ''
-  assert result.stderr.startswith('usage: validate_config.py CONFIG')
+  assert result.stderr.startswith('usage: validate_config.py [--build] CONFIG')
 
 
 def test_check_config_file_returns_the_validated_proto(tmp_path):
@@ -142,3 +142,27 @@ def test_check_config_file_returns_the_validated_proto(tmp_path):
   with pytest.raises(ValueError, match='^%s: model.tal_net.num_classes: '
                      'missing' % bad_path):
     tool.check_config_file(bad_path)
+
+
+@pytest.mark.slow
+def test_build_measures_every_shipped_configs_receptive_fields():
+  """--build on every shipped config: the measured RF equals the rule's."""
+  result = subprocess.run([sys.executable, TOOL, '--build'] + SHIPPED_CONFIGS,
+                          cwd=REPO, capture_output=True, text=True,
+                          timeout=900)
+  assert result.returncode == 0, result.stderr[-2000:]
+  out = result.stdout
+  assert sorted(l[3:] for l in out.splitlines() if l.startswith('OK ')) == (
+      SHIPPED_CONFIGS)
+  rows = [l.split() for l in out.splitlines()
+          if l.strip() and l.split()[0].replace('.', '').isdigit()]
+  # 22 configs x 9 anchor scales.
+  assert len(rows) == 9 * len(SHIPPED_CONFIGS)
+  for row in rows:
+    assert row[4] == row[5], row  # measured == k + 2 r1 + 2 r2 (or 1 / 5)
+  main = out[out.index('configs/thumos14_i3d_tal_net.config\n'):]
+  table = [l.split() for l in main.splitlines()[3:12]]
+  assert [r[0] for r in table] == ['1', '2', '3', '4', '5', '6', '8', '11',
+                                   '16']
+  assert table[-1][1:6] == ['5', '5', '11', '37', '37']
+  assert 'trainable parameters:' in main

@@ -2,7 +2,12 @@
 r"""Checks pipeline config files: parse, known fields, consistent values.
 
 Usage:
-  tools/validate_config.py CONFIG [CONFIG ...]
+  tools/validate_config.py [--build] CONFIG [CONFIG ...]
+
+With --build, each valid config's model graph is also built and, per anchor
+scale, the SPN tower's pooling kernel, dilations, receptive field (measured from
+the graph's gradients) and anchor span are printed, with the trainable parameter
+count.
 
 Prints `OK <path>` (stdout) for every valid file and one line
 `<path>: <field or line/col>: <why>` (stderr) for every invalid one. Exit status:
@@ -11,10 +16,15 @@ Prints `OK <path>` (stdout) for every valid file and one line
 import sys
 
 from absl import app
+from absl import flags
 
 from tal_detection.utils import config_util
 
-USAGE = 'usage: validate_config.py CONFIG [CONFIG ...]'
+flags.DEFINE_boolean('build', False, 'Also build each model graph and print '
+                     'its measured receptive fields and parameter count.')
+FLAGS = flags.FLAGS
+
+USAGE = 'usage: validate_config.py [--build] CONFIG [CONFIG ...]'
 
 
 def check_config_file(path):
@@ -43,7 +53,13 @@ def process_file(path):
   each reporting its own failure as one line.
   """
   try:
-    check_config_file(path)
+    pipeline_config = check_config_file(path)
+    if FLAGS.build:
+      # Imported here: plain validation stays fast without TensorFlow.
+      from tal_detection.utils import model_inspection  # pylint: disable=g-import-not-at-top
+      report = model_inspection.measure_receptive_fields(pipeline_config.model)
+      print('%s\n%s' % (path, model_inspection.format_receptive_field_table(
+          report)), flush=True)
   except config_util.ConfigError as e:
     _report_error(str(e))
     return False
