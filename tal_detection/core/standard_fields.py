@@ -44,6 +44,7 @@ class DetectionResultFields(object):
   detection_classes = 'detection_classes'
   num_detections = 'num_detections'
   proposal_segments = 'proposal_segments'
+  proposal_segments_seconds = 'proposal_segments_seconds'
   proposal_scores = 'proposal_scores'
   num_proposals = 'num_proposals'
 
