@@ -1,0 +1,292 @@
+"""Estimator input functions: records -> (features, labels) batches.
+
+Each video is decoded (TfSequenceExampleDecoder), its ground truth converted
+from seconds to feature steps with the one helper (utils/time_util), cropped to
+a training window of at most max_train_length steps (training only), and
+padded-batched.
+
+features dict (B videos, T the longest valid length in the batch):
+  features/<stream>   float32 [B, T, D] (zero padded)
+  num_steps           int32   [B] valid steps of each video (or window)
+  video_id            string  [B]
+  fps, stride_frames, offset_frames, duration   float32 [B]
+  window_start        int32   [B] step of the full video where the window
+                                  starts (0 at eval / predict)
+labels dict (N the most segments in the batch):
+  groundtruth_segments          float32 [B, N, 2] feature steps relative to the
+                                window, clipped to it (zero padded)
+  groundtruth_classes           int32   [B, N] label ids 1..C (0 = padding)
+  num_groundtruth_segments      int32   [B] valid rows
+  groundtruth_segments_seconds  float64 [B, N, 2] the same segments' original
+                                (unclipped) annotation in seconds
+"""
+import tensorflow as tf
+
+from tal_detection.builders import dataset_builder
+from tal_detection.core import segment_list
+from tal_detection.core import segment_list_ops
+from tal_detection.core import standard_fields
+from tal_detection.data_decoders import tf_sequence_example_decoder
+from tal_detection.protos import model_pb2
+from tal_detection.utils import label_map_util
+from tal_detection.utils import time_util
+
+_INPUT = standard_fields.InputDataFields
+
+FEATURE_KEYS_WITHOUT_STREAMS = (
+    _INPUT.num_steps, _INPUT.video_id, _INPUT.fps, _INPUT.stride_frames,
+    _INPUT.offset_frames, _INPUT.duration, _INPUT.window_start)
+LABEL_KEYS = (_INPUT.groundtruth_segments, _INPUT.groundtruth_classes,
+              _INPUT.num_groundtruth_segments,
+              _INPUT.groundtruth_segments_seconds)
+
+_SECONDS_FIELD = 'seconds'
+
+
+def _tal_net_config(model_config):
+  """Returns the TalNet proto of a DetectionModel, checking what inputs need."""
+  if not isinstance(model_config, model_pb2.DetectionModel):
+    raise ValueError('model_config must be a DetectionModel proto, got %s' %
+                     type(model_config).__name__)
+  if model_config.WhichOneof('model') != 'tal_net':
+    raise ValueError('model config has no tal_net')
+  tal_net = model_config.tal_net
+  if tal_net.num_classes < 1:
+    raise ValueError('model.tal_net.num_classes must be >= 1, got %d' %
+                     tal_net.num_classes)
+  if not tal_net.streams:
+    raise ValueError('model.tal_net.streams is empty')
+  for stream in tal_net.streams:
+    if not stream.name:
+      raise ValueError('model.tal_net.streams has a stream without a name')
+    if stream.feature_dim < 1:
+      raise ValueError('model.tal_net.streams %r: feature_dim must be >= 1, '
+                       'got %d' % (stream.name, stream.feature_dim))
+  if tal_net.max_train_length < 0:
+    raise ValueError('model.tal_net.max_train_length must be >= 0, got %d' %
+                     tal_net.max_train_length)
+  return tal_net
+
+
+def build_decoder(model_config):
+  """The record decoder for the model's streams."""
+  tal_net = _tal_net_config(model_config)
+  return tf_sequence_example_decoder.TfSequenceExampleDecoder(
+      [s.name for s in tal_net.streams],
+      [s.feature_dim for s in tal_net.streams])
+
+
+def _check_label_map(input_config, num_classes):
+  """The label map named by the input reader must have num_classes classes."""
+  if not input_config.label_map_path:
+    return
+  label_map_classes = label_map_util.get_num_classes(
+      input_config.label_map_path)
+  if label_map_classes != num_classes:
+    raise ValueError('label map %s has %d classes but '
+                     'model.tal_net.num_classes is %d' %
+                     (input_config.label_map_path, label_map_classes,
+                      num_classes))
+
+
+def sample_window(num_steps, max_window_length, random_window=True, seed=None):
+  """Chooses the [start, end) step window of one video.
+
+  Args:
+    num_steps: int32 scalar tensor T.
+    max_window_length: Python int L; 0 (or T <= L) keeps the whole video.
+    random_window: start uniformly in [0, T - L]; False starts at 0.
+    seed: optional op seed.
+
+  Returns:
+    (window_start, window_end) int32 scalar tensors.
+  """
+  num_steps = tf.convert_to_tensor(num_steps, tf.int32)
+  if max_window_length <= 0:
+    return tf.constant(0, tf.int32), num_steps
+  max_start = tf.maximum(num_steps - max_window_length, 0)
+  if random_window:
+    window_start = tf.random.uniform([], 0, max_start + 1, dtype=tf.int32,
+                                     seed=seed)
+  else:
+    window_start = tf.constant(0, tf.int32)
+  return window_start, tf.minimum(window_start + max_window_length, num_steps)
+
+
+def transform_input_data(tensor_dict, stream_names, num_classes,
+                         max_window_length=0, random_window=True, seed=None):
+  """Seconds -> steps, windowing and label checks for one decoded video.
+
+  Args:
+    tensor_dict: the decoder's output for one video.
+    stream_names: the model's streams.
+    num_classes: C; label ids must be within 1..C.
+    max_window_length: crop to at most this many steps (0: whole video).
+    random_window: random (True) or first (False) window when cropping.
+    seed: optional op seed of the window sampling.
+
+  Returns:
+    (features, labels) dicts of unbatched tensors (see the module docstring).
+    The ground truth keeps exactly the segments that overlap the window,
+    clipped to it and shifted so the window starts at step 0.
+  """
+  video_id = tensor_dict[_INPUT.video_id]
+  classes = tensor_dict[_INPUT.groundtruth_classes]
+  in_range = tf.reduce_all(tf.logical_and(classes >= 1, classes <= num_classes))
+  label_checks = [tf.debugging.Assert(
+      in_range, ['groundtruth label ids must be within 1..%d (num_classes); '
+                 'video, label ids:' % num_classes, video_id, classes],
+      summarize=16)]
+  label_checks = [check for check in label_checks if check is not None]
+  with tf.control_dependencies(label_checks):
+    classes = tf.identity(classes)
+
+  num_steps = tensor_dict[_INPUT.num_steps]
+  window_start, window_end = sample_window(num_steps, max_window_length,
+                                           random_window, seed)
+
+  seconds = tensor_dict[_INPUT.groundtruth_segments_seconds]
+  as_float64 = lambda key: tf.cast(tensor_dict[key], tf.float64)
+  steps = time_util.seconds_to_steps(
+      seconds, as_float64(_INPUT.fps), as_float64(_INPUT.stride_frames),
+      as_float64(_INPUT.offset_frames))
+  segments = segment_list.SegmentList(tf.cast(steps, tf.float32))
+  segments.add_field(standard_fields.SegmentListFields.classes, classes)
+  segments.add_field(_SECONDS_FIELD, seconds)
+  window = tf.cast(tf.stack([window_start, window_end]), tf.float32)
+  clipped = segment_list_ops.clip_to_window(segments, window,
+                                            filter_nonoverlapping=True)
+  groundtruth_segments = clipped.get() - window[0]
+
+  features = {
+      _INPUT.num_steps: window_end - window_start,
+      _INPUT.video_id: video_id,
+      _INPUT.fps: tensor_dict[_INPUT.fps],
+      _INPUT.stride_frames: tensor_dict[_INPUT.stride_frames],
+      _INPUT.offset_frames: tensor_dict[_INPUT.offset_frames],
+      _INPUT.duration: tensor_dict[_INPUT.duration],
+      _INPUT.window_start: window_start,
+  }
+  for name in stream_names:
+    key = _INPUT.features_key(name)
+    stream = tensor_dict[key][window_start:window_end]
+    stream.set_shape([None, tensor_dict[key].shape[-1]])
+    features[key] = stream
+  labels = {
+      _INPUT.groundtruth_segments: groundtruth_segments,
+      _INPUT.groundtruth_classes: clipped.get_field(
+          standard_fields.SegmentListFields.classes),
+      _INPUT.num_groundtruth_segments: clipped.num_segments(),
+      _INPUT.groundtruth_segments_seconds: clipped.get_field(_SECONDS_FIELD),
+  }
+  return features, labels
+
+
+def _batch_size(params, default):
+  if params and 'batch_size' in params and params['batch_size']:
+    return int(params['batch_size'])
+  return int(default)
+
+
+def train_input(train_config, train_input_config, model_config, params=None,
+                input_context=None):
+  """The training dataset of (features, labels) batches.
+
+  Random windows of at most model.tal_net.max_train_length steps (first
+  windows when train_input_config.random_window is false), shuffling as
+  configured, num_epochs passes (0: forever), batch_size from params or
+  train_config, last partial batch dropped.
+  """
+  tal_net = _tal_net_config(model_config)
+  _check_label_map(train_input_config, tal_net.num_classes)
+  stream_names = [s.name for s in tal_net.streams]
+  seed = train_config.random_seed or None
+
+  def transform(tensor_dict):
+    return transform_input_data(
+        tensor_dict, stream_names, tal_net.num_classes,
+        max_window_length=tal_net.max_train_length,
+        random_window=train_input_config.random_window, seed=seed)
+
+  return dataset_builder.build(
+      train_input_config,
+      batch_size=_batch_size(params, train_config.batch_size),
+      transform_input_data_fn=transform, decoder=build_decoder(model_config),
+      drop_remainder=True, input_context=input_context)
+
+
+def eval_input(eval_config, eval_input_config, model_config, params=None,
+               input_context=None):
+  """The evaluation dataset: whole videos, one pass unless num_epochs says more.
+
+  num_epochs 0 (the proto default, "forever" for training) means one pass here,
+  so an evaluation ends. The last partial batch is kept.
+  """
+  tal_net = _tal_net_config(model_config)
+  _check_label_map(eval_input_config, tal_net.num_classes)
+  stream_names = [s.name for s in tal_net.streams]
+
+  def transform(tensor_dict):
+    return transform_input_data(tensor_dict, stream_names, tal_net.num_classes,
+                                max_window_length=0)
+
+  return dataset_builder.build(
+      eval_input_config,
+      batch_size=_batch_size(params, eval_config.batch_size),
+      transform_input_data_fn=transform, decoder=build_decoder(model_config),
+      num_epochs=eval_input_config.num_epochs or 1, drop_remainder=False,
+      input_context=input_context)
+
+
+def create_train_input_fn(train_config, train_input_config, model_config):
+  """Returns input_fn(params=None) -> dataset of (features, labels), training.
+
+  Args:
+    train_config: TrainConfig proto (batch_size, random_seed).
+    train_input_config: InputReader proto.
+    model_config: DetectionModel proto (tal_net streams, num_classes,
+      max_train_length).
+  """
+  def _train_input_fn(params=None, input_context=None):
+    return train_input(train_config, train_input_config, model_config,
+                       params=params, input_context=input_context)
+  return _train_input_fn
+
+
+def create_eval_input_fn(eval_config, eval_input_config, model_config):
+  """Returns input_fn(params=None) -> dataset of (features, labels) for eval."""
+  def _eval_input_fn(params=None, input_context=None):
+    return eval_input(eval_config, eval_input_config, model_config,
+                      params=params, input_context=input_context)
+  return _eval_input_fn
+
+
+def create_predict_input_fn(model_config, predict_input_config=None):
+  """Returns a serving_input_receiver_fn reading one serialized record.
+
+  The receiver takes a scalar string 'serialized_example' (a SequenceExample in
+  the record format; ground-truth keys may be absent) and gives the model the
+  features dict of one whole video with a batch dimension of 1.
+
+  Args:
+    model_config: DetectionModel proto.
+    predict_input_config: unused; kept for OD API signature parity.
+  """
+  del predict_input_config
+  tal_net = _tal_net_config(model_config)
+  stream_names = [s.name for s in tal_net.streams]
+  decoder = build_decoder(model_config)
+
+  def _predict_input_fn(params=None):
+    del params
+    serialized = tf.compat.v1.placeholder(tf.string, shape=[],
+                                          name='serialized_example')
+    features, _ = transform_input_data(
+        decoder.decode(serialized), stream_names, tal_net.num_classes,
+        max_window_length=0)
+    features = {key: tf.expand_dims(value, 0)
+                for key, value in features.items()}
+    return tf.estimator.export.ServingInputReceiver(
+        features=features, receiver_tensors={'serialized_example': serialized})
+
+  return _predict_input_fn

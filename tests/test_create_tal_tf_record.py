@@ -1,0 +1,313 @@
+"""Tests of the converter: tools/create_tal_tf_record.py and its library.
+
+Round trips (npy + json / THUMOS txt -> records -> decoded tensors) run in
+process; every bad input runs the tool itself in a subprocess (all at once, in
+parallel) and checks its one error line, exit code and that nothing is left at
+the output location.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tal_detection.core import standard_fields
+from tal_detection.dataset_tools import create_tal_tf_record_lib
+from tal_detection.utils import label_map_util
+
+import tal_data_test_util as util
+
+_INPUT = standard_fields.InputDataFields
+TOOL = os.path.join(util.REPO_ROOT, 'tools', 'create_tal_tf_record.py')
+COMMON = dict(stream_names=util.STREAM_NAMES, stream_dims=util.STREAM_DIMS,
+              stride_frames=util.STRIDE_FRAMES,
+              window_frames=util.WINDOW_FRAMES)
+
+
+def _expected_segments(entry):
+  """Segments (seconds) the converter keeps: clipped, late ones skipped."""
+  kept = []
+  for annotation in entry['annotations']:
+    start, end = annotation['segment']
+    if start >= entry['duration']:
+      continue
+    kept.append(([max(start, 0.0), min(end, entry['duration'])],
+                 annotation['label']))
+  return kept
+
+
+def _check_round_trip(decoded, database, all_features, label_map_path):
+  name_to_id = label_map_util.get_label_map_dict(label_map_path)
+  assert sorted(decoded) == sorted(database)
+  for video_id, entry in database.items():
+    record = decoded[video_id]
+    for name in util.STREAM_NAMES:
+      np.testing.assert_array_equal(
+          record[_INPUT.features_key(name)],
+          all_features[video_id][name].astype(np.float32))
+    expected = _expected_segments(entry)
+    np.testing.assert_allclose(
+        record[_INPUT.groundtruth_segments_seconds],
+        np.array([s for s, _ in expected]).reshape([-1, 2]), rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(record[_INPUT.groundtruth_classes],
+                                  [name_to_id[label] for _, label in expected])
+    np.testing.assert_allclose(record[_INPUT.fps], entry['fps'], rtol=1e-6)
+    np.testing.assert_allclose(record[_INPUT.duration], entry['duration'],
+                               rtol=1e-6)
+    assert record[_INPUT.stride_frames] == util.STRIDE_FRAMES
+    assert record[_INPUT.offset_frames] == util.WINDOW_FRAMES / 2
+    assert record[_INPUT.num_steps] == record['features/rgb'].shape[0]
+
+
+def test_concat_float32_round_trip_and_summary(tmp_path):
+  json_path, features_dir, all_features = util.make_json_dataset(
+      str(tmp_path / 'in'), layout='concat', dtype=np.float32)
+  label_map_path = str(tmp_path / 'out' / 'label_map.pbtxt')
+  output_path = str(tmp_path / 'out' / 'train.tfrecord')
+  summary = create_tal_tf_record_lib.create_tf_record(
+      features_dir, output_path, label_map_path, annotations_json=json_path,
+      subset='Validation', feature_layout='concat', **COMMON)
+  # Ids follow the json's label_id order, over every subset.
+  assert label_map_util.get_label_map_dict(label_map_path) == {
+      'CleanAndJerk': 1, 'CliffDiving': 2, 'Diving': 3, 'HighJump': 4}
+  validation = {k: v for k, v in util.DATABASE.items()
+                if v['subset'] == 'Validation'}
+  _check_round_trip(util.decode_records(output_path), validation, all_features,
+                    label_map_path)
+  assert summary.num_videos == 3
+  assert summary.num_instances == 1 + 3 + 4
+  assert summary.num_clipped == 1 and summary.num_skipped_past_end == 2
+  assert summary.clipped_videos == ['video_validation_0000364']
+  assert summary.summary_line() == (
+      'Wrote 3 videos, 8 instances, 2 classes (of 4 in label map %s, new) to '
+      '%s; clipped 1 segments to the video bounds (video_validation_0000364); '
+      'skipped 2 segments starting after the video end '
+      '(video_validation_0000364); skipped 0 Ambiguous segments; skipped 1 '
+      'videos of other subsets.' % (label_map_path, output_path))
+  assert util.listing(str(tmp_path / 'out')) == ['label_map.pbtxt',
+                                                 'train.tfrecord']
+
+
+def test_separate_float16_sharded_round_trip_with_existing_label_map(
+    tmp_path):
+  json_path, features_dir, all_features = util.make_json_dataset(
+      str(tmp_path / 'in'), layout='separate', dtype=np.float16)
+  label_map_path = str(tmp_path / 'label_map.pbtxt')
+  label_map_util.save_label_map(
+      ['HighJump', 'Diving', 'Other', 'CliffDiving', 'CleanAndJerk'],
+      label_map_path)
+  output_path = str(tmp_path / 'out' / 'all')
+  summary = create_tal_tf_record_lib.create_tf_record(
+      features_dir, output_path, label_map_path, annotations_json=json_path,
+      feature_layout='separate', num_shards=3, **COMMON)
+  assert not summary.label_map_written
+  assert summary.num_classes == 4 and summary.num_label_map_classes == 5
+  assert util.listing(str(tmp_path / 'out')) == [
+      'all-00000-of-00003', 'all-00001-of-00003', 'all-00002-of-00003']
+  decoded = util.decode_records(output_path + '-*')
+  _check_round_trip(decoded, util.DATABASE, all_features, label_map_path)
+  np.testing.assert_array_equal(
+      decoded['video_test_0000785'][_INPUT.groundtruth_classes], [2, 4])
+  assert 'skipped 3 videos' not in summary.summary_line()
+  assert '3 shards %s-?????-of-00003' % output_path in summary.summary_line()
+
+
+def test_thumos_txt_round_trip(tmp_path):
+  num_steps = {'video_validation_0000051': 1200,
+               'video_validation_0000052': 200,
+               'video_validation_0000151': 250,
+               'video_validation_0000154': 390}
+  features_dir = str(tmp_path / 'features')
+  all_features = {}
+  for video_id, steps in num_steps.items():
+    all_features[video_id] = util.random_features(video_id, steps)
+    util.write_features(features_dir, video_id, all_features[video_id],
+                        'concat')
+  label_map_path = str(tmp_path / 'label_map.pbtxt')
+  output_path = str(tmp_path / 'val.tfrecord')
+  summary = create_tal_tf_record_lib.create_tf_record(
+      features_dir, output_path, label_map_path,
+      thumos_annotation_dir=util.THUMOS_TXT_DIR, subset='val', fps=30.0,
+      **COMMON)
+  assert label_map_util.get_label_map_dict(label_map_path) == {
+      'Billiards': 1, 'CleanAndJerk': 2, 'CliffDiving': 3, 'Diving': 4}
+  assert summary.num_videos == 4 and summary.num_instances == 8
+  assert summary.num_ambiguous_skipped == 2
+  decoded = util.decode_records(output_path)
+  # Durations come from the features: ((T - 1) * stride + window) / fps.
+  database = {}
+  for video_id, steps in num_steps.items():
+    duration = ((steps - 1) * util.STRIDE_FRAMES + util.WINDOW_FRAMES) / 30.0
+    database[video_id] = {'duration': duration, 'fps': 30.0,
+                          'annotations': []}
+  for filename in ('Billiards_val.txt', 'CleanAndJerk_val.txt'):
+    label = filename.split('_')[0]
+    with open(os.path.join(util.THUMOS_TXT_DIR, filename)) as f:
+      for line in f:
+        video_id, start, end = line.split()
+        database[video_id]['annotations'].append(
+            {'label': label, 'segment': [float(start), float(end)]})
+  for entry in database.values():
+    entry['annotations'].sort(key=lambda a: a['segment'])
+  _check_round_trip(decoded, database, all_features, label_map_path)
+  np.testing.assert_allclose(
+      decoded['video_validation_0000051'][_INPUT.groundtruth_segments_seconds],
+      [[67.5, 75.9], [85.9, 90.6], [139.3, 148.2]], rtol=0, atol=1e-6)
+
+
+def test_unknown_label_in_library_leaves_nothing(tmp_path):
+  json_path, features_dir, _ = util.make_json_dataset(str(tmp_path / 'in'))
+  label_map_path = str(tmp_path / 'label_map.pbtxt')
+  label_map_util.save_label_map(['CleanAndJerk'], label_map_path)
+  with pytest.raises(ValueError, match="video video_test_0000785: label "
+                     "'Diving' is not in label map"):
+    create_tal_tf_record_lib.create_tf_record(
+        features_dir, str(tmp_path / 'out' / 'x.tfrecord'), label_map_path,
+        annotations_json=json_path, **COMMON)
+  assert not os.path.exists(tmp_path / 'out')
+
+
+# --- the tool itself, bad inputs in parallel subprocesses -------------------
+
+
+def _flags(root, **overrides):
+  values = {
+      'annotations_json': os.path.join(root, 'in', 'annotations.json'),
+      'features_dir': os.path.join(root, 'in', 'features'),
+      'stream_names': ','.join(util.STREAM_NAMES),
+      'stream_dims': ','.join(map(str, util.STREAM_DIMS)),
+      'label_map_path': os.path.join(root, 'out', 'label_map.pbtxt'),
+      'output_path': os.path.join(root, 'out', 'records', 'x.tfrecord'),
+      'num_shards': '2',
+  }
+  values.update(overrides)
+  return ['--%s=%s' % (k, v) for k, v in values.items() if v is not None]
+
+
+def _setup_cases(base):
+  """{case: (argv, fragments the error line must hold)}; files prepared."""
+  cases = {}
+
+  def new_case(name, database=None):
+    root = os.path.join(base, name)
+    util.make_json_dataset(os.path.join(root, 'in'), database=database)
+    os.makedirs(os.path.join(root, 'out'))
+    return root
+
+  root = new_case('missing_feature')
+  path = os.path.join(root, 'in', 'features', 'video_validation_0000154.npy')
+  os.remove(path)
+  cases['missing_feature'] = (_flags(root), [path, 'does not exist'])
+
+  root = new_case('unreadable_feature')
+  path = os.path.join(root, 'in', 'features', 'video_validation_0000154.npy')
+  with open(path, 'wb') as f:
+    f.write(b'garbage, not numpy')
+  cases['unreadable_feature'] = (_flags(root), [path, 'cannot read'])
+
+  root = new_case('wrong_shape')
+  path = os.path.join(root, 'in', 'features', 'video_test_0000785.npy')
+  np.save(path, np.zeros((10, 7), np.float32))
+  cases['wrong_shape'] = (_flags(root),
+                          [path, 'shape [10, 7]; expected [T, 8]'])
+
+  root = new_case('nan_feature')
+  path = os.path.join(root, 'in', 'features', 'video_validation_0000151.npy')
+  values = np.load(path)
+  values[3, 1] = np.nan
+  np.save(path, values)
+  cases['nan_feature'] = (_flags(root), [path, 'NaN/Inf', 'step 3'])
+
+  database = json.loads(json.dumps(util.DATABASE))
+  database['video_validation_0000154']['annotations'][1]['segment'] = [13.0,
+                                                                       13.0]
+  root = new_case('end_before_start', database)
+  cases['end_before_start'] = (_flags(root), [
+      'video_validation_0000154', '[13, 13]', 'end <= start'])
+
+  root = new_case('label_not_in_map')
+  label_map_util.save_label_map(['CleanAndJerk', 'Diving', 'CliffDiving'],
+                                os.path.join(root, 'label_map.pbtxt'))
+  cases['label_not_in_map'] = (
+      _flags(root, label_map_path=os.path.join(root, 'label_map.pbtxt')),
+      ['video_validation_0000364', "'HighJump'", 'not in label map'])
+
+  database = {'tiny_video': {
+      'subset': 'Validation', 'duration': 0.1, 'fps': 30.0,
+      'annotations': [{'label': 'Diving', 'segment': [0.0, 0.05]}]}}
+  root = new_case('too_short', database)
+  np.save(os.path.join(root, 'in', 'features', 'tiny_video.npy'),
+          np.zeros((1, 8), np.float32))
+  cases['too_short'] = (_flags(root), [
+      'tiny_video', 'shorter than one feature step'])
+
+  root = new_case('no_annotations')
+  cases['no_annotations'] = (_flags(root, annotations_json=None), [
+      'give exactly one of --annotations_json and --thumos_annotation_dir'])
+
+  root = new_case('thumos_without_fps')
+  cases['thumos_without_fps'] = (
+      _flags(root, annotations_json=None,
+             thumos_annotation_dir=util.THUMOS_TXT_DIR),
+      ['--fps is required with --thumos_annotation_dir'])
+
+  root = new_case('ok_with_clipping')
+  cases['ok_with_clipping'] = (_flags(root, subset='Validation'), None)
+  return cases
+
+
+@pytest.fixture(scope='module')
+def tool_runs(tmp_path_factory):
+  base = str(tmp_path_factory.mktemp('tool'))
+  cases = _setup_cases(base)
+  env = dict(os.environ, PYTHONHASHSEED='0')
+  processes = {
+      name: subprocess.Popen([sys.executable, TOOL] + argv,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env, text=True)
+      for name, (argv, _) in cases.items()}
+  results = {}
+  for name, process in processes.items():
+    stdout, stderr = process.communicate(timeout=300)
+    results[name] = (process.returncode, stdout, stderr, cases[name][1],
+                     os.path.join(base, name))
+  yield results
+  shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize('case', [
+    'missing_feature', 'unreadable_feature', 'wrong_shape', 'nan_feature',
+    'end_before_start', 'label_not_in_map', 'too_short', 'no_annotations',
+    'thumos_without_fps'])
+def test_bad_input_gives_one_line_and_no_output(tool_runs, case):
+  returncode, stdout, stderr, fragments, root = tool_runs[case]
+  assert returncode == 1, stderr
+  assert 'Traceback' not in stderr
+  lines = stderr.strip().splitlines()
+  error_lines = [line for line in lines if 'error' in line.lower()]
+  assert len(error_lines) == 1, stderr
+  assert lines[-1] == error_lines[0]
+  assert lines[-1].startswith('create_tal_tf_record: error: ')
+  for fragment in fragments:
+    assert fragment in lines[-1]
+  assert stdout == ''
+  # Nothing written: no records, label map, temporary file, or created folder.
+  assert os.listdir(os.path.join(root, 'out')) == []
+
+
+def test_clipping_warns_and_reports(tool_runs):
+  returncode, stdout, stderr, _, root = tool_runs['ok_with_clipping']
+  assert returncode == 0, stderr
+  assert ('video video_validation_0000364: segment [107.1, 117.3] (HighJump) '
+          'extends outside the video [0, 112.64] s; clipped') in stderr
+  assert ('video video_validation_0000364: segment [120.5, 127] (HighJump) '
+          'starts at or after the video end 112.64 s; skipped') in stderr
+  assert 'converted 3/3 videos' in stderr
+  assert stdout.startswith('Wrote 3 videos, 8 instances, 2 classes')
+  assert 'clipped 1 segments' in stdout
+  assert util.listing(os.path.join(root, 'out')) == [
+      'label_map.pbtxt', 'records/x.tfrecord-00000-of-00002',
+      'records/x.tfrecord-00001-of-00002']

@@ -1,0 +1,101 @@
+r"""Converts pre-extracted features + temporal annotations into TFRecords.
+
+One tf.train.SequenceExample per video (format: tal_detection/dataset_tools/
+tf_record_util.py). Two annotation sources:
+
+ActivityNet / ActionFormer json (fps per video from the json, else --fps):
+
+  python tools/create_tal_tf_record.py \
+    --annotations_json=data/thumos14.json --subset=Validation \
+    --features_dir=data/i3d_features --feature_layout=concat \
+    --label_map_path=data/label_map.pbtxt \
+    --output_path=data/records/train.tfrecord --num_shards=4
+
+Original THUMOS'14 per-class txt files (<Class>_<split>.txt, Ambiguous skipped):
+
+  python tools/create_tal_tf_record.py \
+    --thumos_annotation_dir=data/annotation_val --fps=30 ...
+
+The label map is read if --label_map_path exists, else written from the classes
+of the annotations (all subsets). Segments reaching past the video end are
+clipped (and ones starting after it skipped) with a warning naming the video; a
+missing, unreadable, wrongly shaped or NaN/Inf feature file, a segment with
+end <= start, a label absent from the label map or a video shorter than one
+feature step stops the run with one line naming it, and nothing is written.
+"""
+import os
+
+# Quiet TensorFlow's C++ start-up banner (keeps errors one line); overridable.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import sys
+
+from absl import app
+from absl import flags
+
+from tal_detection.dataset_tools import create_tal_tf_record_lib
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string('annotations_json', '',
+                    'ActivityNet/ActionFormer annotation json ("database").')
+flags.DEFINE_string('subset', '',
+                    'Subset to convert (e.g. Validation, Test; for the THUMOS '
+                    'txt source the split suffix, e.g. val, test). Empty: all.')
+flags.DEFINE_string('thumos_annotation_dir', '',
+                    'Folder of THUMOS\'14 <Class>_<split>.txt files (instead '
+                    'of --annotations_json).')
+flags.DEFINE_float('fps', None,
+                   'Frames per second of the feature extraction, for videos '
+                   'whose annotations give none (required with '
+                   '--thumos_annotation_dir).')
+flags.DEFINE_string('features_dir', '', 'Folder of <video_id>.npy features.')
+flags.DEFINE_enum('feature_layout', 'concat', ['concat', 'separate'],
+                  'concat: <video_id>.npy [T, sum(stream_dims)], streams side '
+                  'by side; separate: <stream>/<video_id>.npy per stream.')
+flags.DEFINE_list('stream_names', ['rgb', 'flow'],
+                  'Stream names in concat column order.')
+flags.DEFINE_list('stream_dims', ['1024', '1024'],
+                  'Feature width of each stream (the concat split points).')
+flags.DEFINE_float('stride_frames', 4,
+                   'Frames between consecutive features (ActionFormer: 4).')
+flags.DEFINE_float('window_frames', 16,
+                   'Frames covered by one feature; feature 0 is centred at '
+                   'window_frames / 2.')
+flags.DEFINE_string('label_map_path', '',
+                    'Label map .pbtxt: read if it exists, else written.')
+flags.DEFINE_string('output_path', '',
+                    'Output record path (one shard) or prefix (several).')
+flags.DEFINE_integer('num_shards', 1, 'Number of output record files.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    print('create_tal_tf_record: error: unexpected arguments: %s' %
+          ' '.join(argv[1:]), file=sys.stderr)
+    sys.exit(1)
+  try:
+    stream_dims = [int(d) for d in FLAGS.stream_dims]
+  except ValueError:
+    print('create_tal_tf_record: error: --stream_dims must be integers, got %s'
+          % ','.join(FLAGS.stream_dims), file=sys.stderr)
+    sys.exit(1)
+  try:
+    summary = create_tal_tf_record_lib.create_tf_record(
+        features_dir=FLAGS.features_dir, output_path=FLAGS.output_path,
+        label_map_path=FLAGS.label_map_path,
+        annotations_json=FLAGS.annotations_json, subset=FLAGS.subset,
+        thumos_annotation_dir=FLAGS.thumos_annotation_dir, fps=FLAGS.fps,
+        feature_layout=FLAGS.feature_layout, stream_names=FLAGS.stream_names,
+        stream_dims=stream_dims, stride_frames=FLAGS.stride_frames,
+        window_frames=FLAGS.window_frames, num_shards=FLAGS.num_shards)
+  except (ValueError, OSError) as e:
+    print('create_tal_tf_record: error: %s' % str(e).replace('\n', ' '),
+          file=sys.stderr)
+    sys.exit(1)
+  print(summary.summary_line())
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,86 @@
+r"""Writes the embedded synthetic two-stream dataset (THUMOS'14-like stats).
+
+  python tools/make_synthetic_dataset.py --output_dir=out/synthetic
+
+writes out/synthetic/annotations.json (ActivityNet/ActionFormer "database",
+subsets "train" and "test") and out/synthetic/features/<video_id>.npy
+([T, 2 * stream_dim] = RGB | flow, 0.625 features/s: fps 10, stride 16 and
+window 16 frames). Convert each subset with tools/create_tal_tf_record.py:
+
+  python tools/create_tal_tf_record.py \
+    --annotations_json=out/synthetic/annotations.json --subset=train \
+    --features_dir=out/synthetic/features --stream_dims=64,64 \
+    --stride_frames=16 --window_frames=16 \
+    --label_map_path=out/synthetic/label_map.pbtxt \
+    --output_path=out/synthetic/train.tfrecord
+
+How the data is made: tal_detection/dataset_tools/synthetic_dataset.py.
+"""
+import os
+
+# Quiet TensorFlow's C++ start-up banner (keeps errors one line); overridable.
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from tal_detection.dataset_tools import synthetic_dataset
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string('output_dir', '', 'Folder to write (replaced if it holds '
+                    'an earlier synthetic dataset).')
+flags.DEFINE_integer('num_train', 40, 'Videos of subset "train".')
+flags.DEFINE_integer('num_test', 20, 'Videos of subset "test".')
+flags.DEFINE_integer('stream_dim', 64, 'Feature width of each stream (the real '
+                     'I3D features have 1024).')
+flags.DEFINE_integer('num_classes', 5, 'Number of classes, taken in a fixed '
+                     'order from the THUMOS\'14 classes (max 20).')
+flags.DEFINE_list('class_names', [], 'THUMOS\'14 class names to use instead of '
+                  '--num_classes.')
+flags.DEFINE_integer('seed', 0, 'Random seed; the same seed gives the same '
+                     'files.')
+flags.DEFINE_float('duration_scale', 0.5, 'Multiplies the THUMOS durations and '
+                   'instance counts (not the action lengths); 1.0 gives '
+                   'THUMOS-sized videos (~130 steps on average).')
+flags.DEFINE_float('noise_std', 1.0, 'Std of the smooth background noise.')
+flags.DEFINE_float('signal_strength', 1.0, 'Amplitude of the class evidence.')
+flags.DEFINE_enum('feature_dtype', 'float32', ['float32', 'float16'],
+                  'dtype of the .npy files.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    print('make_synthetic_dataset: error: unexpected arguments: %s' %
+          ' '.join(argv[1:]), file=sys.stderr)
+    sys.exit(1)
+  try:
+    counts = synthetic_dataset.generate(
+        FLAGS.output_dir, num_train=FLAGS.num_train, num_test=FLAGS.num_test,
+        stream_dim=FLAGS.stream_dim, num_classes=FLAGS.num_classes,
+        class_names=FLAGS.class_names or None, seed=FLAGS.seed,
+        duration_scale=FLAGS.duration_scale, noise_std=FLAGS.noise_std,
+        signal_strength=FLAGS.signal_strength,
+        feature_dtype=FLAGS.feature_dtype)
+  except (ValueError, OSError) as e:
+    print('make_synthetic_dataset: error: %s' % str(e).replace('\n', ' '),
+          file=sys.stderr)
+    sys.exit(1)
+  logging.info('convert with tools/create_tal_tf_record.py --annotations_json='
+               '%s/annotations.json --features_dir=%s/features '
+               '--stream_dims=%d,%d --stride_frames=%d --window_frames=%d '
+               '--subset=train|test ...', FLAGS.output_dir, FLAGS.output_dir,
+               FLAGS.stream_dim, FLAGS.stream_dim,
+               synthetic_dataset.STRIDE_FRAMES, synthetic_dataset.WINDOW_FRAMES)
+  print('Wrote synthetic dataset %s: %s.' % (FLAGS.output_dir, '; '.join(
+      '%s %d videos, %d instances, %d feature steps' % (
+          subset, c['videos'], c['instances'], c['steps'])
+      for subset, c in sorted(counts.items(), reverse=True))))
+
+
+if __name__ == '__main__':
+  app.run(main)
