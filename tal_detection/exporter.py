@@ -1,0 +1,127 @@
+"""Exports a trained model as a SavedModel with variables (TF Serving layout).
+
+Layout written under output_directory:
+  <version>/saved_model.pb, <version>/variables/   (what TF Serving loads)
+  pipeline.config                                  (the effective config)
+  label_map.pbtxt                                  (if the config names one)
+
+Signature `serving_default`, input_type 'features':
+  inputs   features_<stream> [B, T, D] float32 (any T), num_steps [B] int32,
+           fps [B], stride_frames [B], offset_frames [B] float32;
+input_type 'tf_example':
+  inputs   tf_example [B] string (serialized SequenceExample records);
+outputs (both): detection_segments [B, M, 2] in seconds, detection_scores [B, M],
+  detection_classes [B, M] (1-based label ids), num_detections [B],
+  proposal_segments [B, P, 2] in seconds, proposal_scores [B, P], num_proposals [B].
+"""
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from tal_detection import model_lib
+from tal_detection.builders import model_builder
+from tal_detection.core import standard_fields as fields
+from tal_detection.data_decoders import tf_sequence_example_decoder
+from tal_detection.utils import config_util
+
+INPUT_TYPES = ('features', 'tf_example')
+
+
+def _feature_placeholders(model_config):
+  """Placeholders of the 'features' input type and the features dict."""
+  data = fields.InputDataFields
+  placeholders = {}
+  features = {}
+  for stream in model_config.tal_net.streams:
+    name = 'features_' + stream.name
+    placeholders[name] = tf.compat.v1.placeholder(
+        tf.float32, [None, None, stream.feature_dim], name=name)
+    features[data.features_key(stream.name)] = placeholders[name]
+  placeholders['num_steps'] = tf.compat.v1.placeholder(tf.int32, [None],
+                                                       name='num_steps')
+  features[data.num_steps] = placeholders['num_steps']
+  for key in ('fps', 'stride_frames', 'offset_frames'):
+    placeholders[key] = tf.compat.v1.placeholder(tf.float32, [None], name=key)
+    features[key] = placeholders[key]
+  return placeholders, features
+
+
+def _tf_example_placeholders(model_config):
+  """Placeholder of the 'tf_example' input type and the decoded, padded batch."""
+  serialized = tf.compat.v1.placeholder(tf.string, [None], name='tf_example')
+  streams = list(model_config.tal_net.streams)
+  decoder = tf_sequence_example_decoder.TfSequenceExampleDecoder(
+      [s.name for s in streams], [s.feature_dim for s in streams])
+  return {'tf_example': serialized}, decoder.decode_batch(serialized)
+
+
+def build_inference_graph(model_config, input_type='features'):
+  """Builds placeholders -> detections in the default graph.
+
+  Returns:
+    (inputs dict of placeholders, outputs dict of tensors).
+  """
+  if input_type not in INPUT_TYPES:
+    raise ValueError('input_type must be one of %s, got %r' %
+                     (INPUT_TYPES, input_type))
+  if input_type == 'features':
+    placeholders, features = _feature_placeholders(model_config)
+  else:
+    placeholders, features = _tf_example_placeholders(model_config)
+  detection_model = model_builder.build(model_config, is_training=False)
+  _, detections = model_lib.build_detections(detection_model, features)
+  outputs = model_lib.export_outputs_dict(detections)
+  outputs = {k: tf.identity(v, name=k) for k, v in outputs.items()}
+  return placeholders, outputs
+
+
+def export_inference_graph(input_type, pipeline_config, trained_checkpoint_prefix,
+                           output_directory, version=1):
+  """Writes the SavedModel, pipeline.config and label map; returns the path.
+
+  The SavedModel is first written to a temporary folder beside the target and
+  renamed only when complete, so a failed export leaves nothing half-written.
+  """
+  if not tf.io.gfile.exists(trained_checkpoint_prefix + '.index'):
+    raise ValueError('trained_checkpoint_prefix: no checkpoint at %s' %
+                     trained_checkpoint_prefix)
+  version_dir = os.path.join(output_directory, str(version))
+  if tf.io.gfile.exists(version_dir):
+    raise ValueError('output_directory: %s already exists' % version_dir)
+  os.makedirs(output_directory, exist_ok=True)
+  staging = tempfile.mkdtemp(prefix='.export_', dir=output_directory)
+  try:
+    graph = tf.Graph()
+    with graph.as_default():
+      placeholders, outputs = build_inference_graph(pipeline_config.model,
+                                                    input_type)
+      if pipeline_config.eval_config.use_moving_averages:
+        saver = model_lib.moving_average_saver(pipeline_config.train_config)
+      else:
+        saver = tf.compat.v1.train.Saver()
+      with tf.compat.v1.Session(graph=graph) as sess:
+        saver.restore(sess, trained_checkpoint_prefix)
+        builder = tf.compat.v1.saved_model.Builder(
+            os.path.join(staging, 'model'))
+        signature = tf.compat.v1.saved_model.predict_signature_def(
+            inputs=placeholders, outputs=outputs)
+        builder.add_meta_graph_and_variables(
+            sess, [tf.saved_model.SERVING],
+            signature_def_map={
+                tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY: signature},
+            strip_default_attrs=True)
+        builder.save()
+    config_util.save_pipeline_config(pipeline_config, staging)
+    label_map_path = pipeline_config.eval_input_reader.label_map_path
+    if label_map_path and tf.io.gfile.exists(label_map_path):
+      shutil.copy(label_map_path, os.path.join(staging, 'label_map.pbtxt'))
+    os.replace(os.path.join(staging, 'model'), version_dir)
+    for name in ('pipeline.config', 'label_map.pbtxt'):
+      if os.path.exists(os.path.join(staging, name)):
+        os.replace(os.path.join(staging, name),
+                   os.path.join(output_directory, name))
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+  return version_dir

@@ -1,0 +1,60 @@
+r"""Exports a trained TAL-Net checkpoint as a SavedModel for serving.
+
+  python tools/export_saved_model.py --pipeline_config_path=out/model/pipeline.config \
+      --checkpoint_dir=out/model --output_directory=out/exported [--input_type=features]
+
+Writes <output_directory>/<version>/ (saved_model.pb + variables, TF Serving's
+layout) plus pipeline.config and label_map.pbtxt beside it.
+"""
+import sys
+
+from absl import app
+from absl import flags
+import tensorflow as tf
+
+from tal_detection import exporter
+from tal_detection.utils import config_util
+
+flags.DEFINE_string('pipeline_config_path', None, 'Pipeline config of the model.')
+flags.DEFINE_string('trained_checkpoint_prefix', None,
+                    'Checkpoint prefix, e.g. out/model/model.ckpt-500.')
+flags.DEFINE_string('checkpoint_dir', None,
+                    'Export the latest checkpoint in this folder instead.')
+flags.DEFINE_string('output_directory', None, 'Where the SavedModel goes.')
+flags.DEFINE_enum('input_type', 'features', list(exporter.INPUT_TYPES),
+                  'features: per-stream tensors; tf_example: serialized records.')
+flags.DEFINE_integer('version', 1, 'Version folder name (TF Serving layout).')
+flags.DEFINE_string('config_override', None,
+                    'Text-format fragment merged over the pipeline config.')
+FLAGS = flags.FLAGS
+
+
+def main(unused_argv):
+  try:
+    if not FLAGS.pipeline_config_path or not FLAGS.output_directory:
+      raise ValueError('--pipeline_config_path and --output_directory are '
+                       'required')
+    checkpoint = FLAGS.trained_checkpoint_prefix
+    if not checkpoint:
+      if not FLAGS.checkpoint_dir:
+        raise ValueError('give --trained_checkpoint_prefix or --checkpoint_dir')
+      checkpoint = tf.train.latest_checkpoint(FLAGS.checkpoint_dir)
+      if checkpoint is None:
+        raise ValueError('--checkpoint_dir: no checkpoint in %s' %
+                         FLAGS.checkpoint_dir)
+    configs = config_util.get_configs_from_pipeline_file(
+        FLAGS.pipeline_config_path, config_override=FLAGS.config_override)
+    pipeline = config_util.create_pipeline_proto_from_configs(configs)
+    config_util.validate_pipeline_config(pipeline, FLAGS.pipeline_config_path)
+    path = exporter.export_inference_graph(
+        FLAGS.input_type, pipeline, checkpoint, FLAGS.output_directory,
+        version=FLAGS.version)
+  except (ValueError, config_util.ConfigError) as e:
+    print('error: %s' % str(e).strip().splitlines()[0], file=sys.stderr)
+    return 1
+  print('Exported %s (checkpoint %s)' % (path, checkpoint))
+  return 0
+
+
+if __name__ == '__main__':
+  app.run(lambda argv: sys.exit(main(argv)))

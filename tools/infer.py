@@ -1,0 +1,167 @@
+r"""Runs an exported TAL-Net SavedModel on the features of one video or a folder.
+
+  python tools/infer.py --saved_model_dir=out/exported \
+      --features=path/video.npy (or a folder of .npy files) \
+      [--feature_layout=concat|separate --stride_frames=4 --window_frames=16 \
+       --fps=30] --output=det.json [--plot=timeline.png]
+
+Writes an ActivityNet results json: {"results": {video: [{"label", "score",
+"segment": [start, end] in seconds}]}}. Streams and their widths are read from the
+pipeline.config exported beside the model; class names from the label map there.
+With a folder, --plot names a folder that receives <video>.png per video.
+"""
+import glob
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+import tensorflow as tf
+
+from tal_detection.dataset_tools import feature_util
+from tal_detection.utils import config_util
+from tal_detection.utils import label_map_util
+from tal_detection.utils import visualization_utils
+
+flags.DEFINE_string('saved_model_dir', None, 'Exported model: the version '
+                    'folder, or its parent (the newest version is used).')
+flags.DEFINE_string('features', None, 'A .npy file of one video, or a folder.')
+flags.DEFINE_enum('feature_layout', 'concat', list(feature_util.LAYOUTS),
+                  'concat: one [T, sum(dims)] file per video; separate: '
+                  '<stream>/<video>.npy per stream.')
+flags.DEFINE_float('fps', 30.0, 'Frame rate the features were extracted at.')
+flags.DEFINE_integer('stride_frames', 4, 'Frames between consecutive features.')
+flags.DEFINE_integer('window_frames', 16, 'Frames each feature sees; its '
+                     'centre (window / 2) is the feature time offset.')
+flags.DEFINE_string('label_map_path', None, 'Default: label_map.pbtxt beside '
+                    'the SavedModel.')
+flags.DEFINE_float('min_score', 0.0, 'Drop detections scoring below this.')
+flags.DEFINE_string('output', None, 'Results json to write.')
+flags.DEFINE_string('plot', None, 'Timeline picture (.png) to draw.')
+FLAGS = flags.FLAGS
+
+_PREFIX = 'features_'  # the exporter's input names: features_<stream>
+
+
+def resolve_saved_model_dir(path):
+  """The folder holding saved_model.pb (path itself or its newest version)."""
+  if tf.io.gfile.exists(os.path.join(path, 'saved_model.pb')):
+    return path
+  versions = [d for d in tf.io.gfile.listdir(path) if d.strip('/').isdigit()]
+  if not versions:
+    raise ValueError('--saved_model_dir: no saved_model.pb in %s nor in a '
+                     'version folder below it' % path)
+  return os.path.join(path, max(versions, key=lambda d: int(d.strip('/'))))
+
+
+def exported_streams(export_dir):
+  """[(stream name, feature dim)] in config order, from the exported config.
+
+  The order matters: with the concat layout it says which columns of the .npy
+  file belong to which stream.
+  """
+  path = os.path.join(export_dir, 'pipeline.config')
+  if not os.path.exists(path):
+    raise ValueError('--saved_model_dir: no pipeline.config beside the '
+                     'SavedModel in %s (export with '
+                     'tools/export_saved_model.py)' % export_dir)
+  model_config = config_util.read_pipeline_config(path).model
+  return [(s.name, s.feature_dim) for s in model_config.tal_net.streams]
+
+
+def video_files(features, layout, stream_names):
+  """{video id: features_dir} for a .npy file or a folder."""
+  if os.path.isfile(features):
+    if not features.endswith('.npy'):
+      raise ValueError('--features: %s is not a .npy file' % features)
+    video_id = os.path.splitext(os.path.basename(features))[0]
+    directory = os.path.dirname(features)
+    if layout == feature_util.SEPARATE:
+      directory = os.path.dirname(directory)
+    return {video_id: directory}
+  if not os.path.isdir(features):
+    raise ValueError('--features: %s does not exist' % features)
+  probe = features if layout == feature_util.CONCAT else os.path.join(
+      features, stream_names[0])
+  ids = sorted(os.path.splitext(os.path.basename(p))[0]
+               for p in glob.glob(os.path.join(probe, '*.npy')))
+  if not ids:
+    raise ValueError('--features: no .npy files in %s' % probe)
+  return {video_id: features for video_id in ids}
+
+
+def run_video(signature, streams, features):
+  """Detections of one video: list of (start, end, class id, score)."""
+  num_steps = next(iter(features.values())).shape[0]
+  inputs = {_PREFIX + name: tf.constant(features[name][None])
+            for name, _ in streams}
+  inputs['num_steps'] = tf.constant([num_steps], tf.int32)
+  inputs['fps'] = tf.constant([FLAGS.fps], tf.float32)
+  inputs['stride_frames'] = tf.constant([float(FLAGS.stride_frames)])
+  inputs['offset_frames'] = tf.constant([FLAGS.window_frames / 2.0])
+  outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
+  count = int(outputs['num_detections'][0])
+  return [(float(s), float(e), int(c), float(p)) for (s, e), c, p in zip(
+      outputs['detection_segments'][0][:count],
+      outputs['detection_classes'][0][:count],
+      outputs['detection_scores'][0][:count])]
+
+
+def main(unused_argv):
+  try:
+    if not FLAGS.saved_model_dir or not FLAGS.features or not FLAGS.output:
+      raise ValueError('--saved_model_dir, --features and --output are '
+                       'required')
+    model_dir = resolve_saved_model_dir(FLAGS.saved_model_dir)
+    label_map_path = FLAGS.label_map_path or os.path.join(
+        os.path.dirname(model_dir.rstrip('/')), 'label_map.pbtxt')
+    if FLAGS.label_map_path and not os.path.exists(label_map_path):
+      raise ValueError('--label_map_path: %s does not exist' % label_map_path)
+    names = (label_map_util.get_label_map_id_to_name(label_map_path)
+             if os.path.exists(label_map_path) else {})
+    export_dir = os.path.dirname(model_dir.rstrip('/'))
+    signature = tf.saved_model.load(model_dir).signatures['serving_default']
+    streams = exported_streams(export_dir)
+    stream_names = [s[0] for s in streams]
+    results = {}
+    timelines = {}
+    for video_id, directory in video_files(
+        FLAGS.features, FLAGS.feature_layout, stream_names).items():
+      features = feature_util.load_video_features(
+          directory, video_id, FLAGS.feature_layout, stream_names,
+          [int(s[1]) for s in streams])
+      detections = [d for d in run_video(signature, streams, features)
+                    if d[3] >= FLAGS.min_score]
+      timelines[video_id] = detections
+      results[video_id] = [
+          {'label': names.get(c, str(c)), 'score': round(p, 6),
+           'segment': [round(s, 3), round(e, 3)]}
+          for s, e, c, p in detections]
+    payload = {'version': 'tal-detection', 'results': results,
+               'external_data': {}}
+    tmp = FLAGS.output + '.tmp'
+    with open(tmp, 'w') as f:
+      json.dump(payload, f)
+    os.replace(tmp, FLAGS.output)
+    if FLAGS.plot:
+      single = len(timelines) == 1 and os.path.isfile(FLAGS.features)
+      if not single:
+        os.makedirs(FLAGS.plot, exist_ok=True)
+      for video_id, detections in timelines.items():
+        path = FLAGS.plot if single else os.path.join(FLAGS.plot,
+                                                      video_id + '.png')
+        png = visualization_utils.timeline_png(video_id, None, [], detections,
+                                               names)
+        with open(path, 'wb') as f:
+          f.write(png)
+  except (ValueError, OSError, config_util.ConfigError) as e:
+    print('error: %s' % str(e).strip().splitlines()[0], file=sys.stderr)
+    return 1
+  print('Wrote %d videos, %d detections to %s' % (
+      len(results), sum(len(v) for v in results.values()), FLAGS.output))
+  return 0
+
+
+if __name__ == '__main__':
+  app.run(lambda argv: sys.exit(main(argv)))

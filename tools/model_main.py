@@ -1,0 +1,95 @@
+r"""Trains and evaluates a TAL-Net model with tf.estimator (OD API flags).
+
+Train and evaluate:
+  python tools/model_main.py --pipeline_config_path=configs/X.config \
+      --model_dir=out/model [--num_train_steps=N] [--config_override='...']
+Evaluate only (continuously, or once with --run_once):
+  python tools/model_main.py --pipeline_config_path=... --model_dir=out/model \
+      --checkpoint_dir=out/model [--run_once]
+
+Distributed training: set TF_CONFIG (chief / worker / ps) as for any Estimator;
+TensorFlow's own runtime runs the cluster.
+"""
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import tensorflow as tf
+
+from tal_detection import model_lib
+from tal_detection.utils import config_util
+
+flags.DEFINE_string('pipeline_config_path', None, 'Path to a pipeline .config.')
+flags.DEFINE_string('model_dir', None, 'Where checkpoints, summaries, the '
+                    'effective pipeline.config and eval metrics are written.')
+flags.DEFINE_integer('num_train_steps', None, 'Training steps (default: '
+                     'train_config.num_steps; 0/absent trains forever).')
+flags.DEFINE_string('checkpoint_dir', None, 'Evaluate only, the checkpoints '
+                    'found here.')
+flags.DEFINE_boolean('run_once', False, 'With --checkpoint_dir: evaluate the '
+                     'latest checkpoint once and exit.')
+flags.DEFINE_integer('eval_timeout', 3600, 'With --checkpoint_dir: seconds to '
+                     'wait for a new checkpoint before stopping.')
+flags.DEFINE_string('config_override', None, 'Text-format fragment of '
+                    'TrainEvalPipelineConfig merged over the file.')
+flags.DEFINE_string('train_input_path', None, 'Overrides the train records.')
+flags.DEFINE_string('eval_input_path', None, 'Overrides the eval records.')
+flags.DEFINE_string('label_map_path', None, 'Overrides both label maps.')
+FLAGS = flags.FLAGS
+
+
+def _evaluate_checkpoints(estimator, eval_input_fn, checkpoint_dir, model_dir,
+                          run_once, timeout):
+  """Evaluates the latest checkpoint once, or each new one as it appears."""
+  if run_once:
+    checkpoint = tf.train.latest_checkpoint(checkpoint_dir)
+    if checkpoint is None:
+      raise ValueError('--checkpoint_dir: no checkpoint in %s' % checkpoint_dir)
+    checkpoints = [checkpoint]
+  else:
+    checkpoints = tf.compat.v1.train.checkpoints_iterator(checkpoint_dir,
+                                                          timeout=timeout)
+  for checkpoint in checkpoints:
+    results = estimator.evaluate(eval_input_fn, steps=None,
+                                 checkpoint_path=checkpoint, name='eval')
+    path = model_lib.write_metrics_json(
+        results, model_dir, results[tf.compat.v1.GraphKeys.GLOBAL_STEP])
+    logging.info('Eval metrics written to %s', path)
+
+
+def main(unused_argv):
+  if not FLAGS.pipeline_config_path or not FLAGS.model_dir:
+    print('error: --pipeline_config_path and --model_dir are required',
+          file=sys.stderr)
+    return 1
+  try:
+    parts = model_lib.create_estimator_and_inputs(
+        FLAGS.model_dir, FLAGS.pipeline_config_path,
+        config_override=FLAGS.config_override,
+        train_steps=FLAGS.num_train_steps,
+        train_input_path=FLAGS.train_input_path,
+        eval_input_path=FLAGS.eval_input_path,
+        label_map_path=FLAGS.label_map_path)
+    estimator = parts['estimator']
+    if FLAGS.checkpoint_dir:
+      _evaluate_checkpoints(estimator, parts['eval_input_fn'],
+                            FLAGS.checkpoint_dir, FLAGS.model_dir,
+                            FLAGS.run_once, FLAGS.eval_timeout)
+    else:
+      train_spec, eval_spec = model_lib.create_train_and_eval_specs(
+          parts['train_input_fn'], parts['eval_input_fn'],
+          parts['train_steps'], parts['configs']['eval_config'],
+          FLAGS.model_dir)
+      tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
+  except (ValueError, config_util.ConfigError, tf.errors.InvalidArgumentError,
+          tf.errors.NotFoundError) as e:
+    message = getattr(e, 'message', None) or str(e)
+    print('error: %s' % message.strip().splitlines()[0], file=sys.stderr)
+    return 1
+  return 0
+
+
+if __name__ == '__main__':
+  tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.INFO)
+  app.run(lambda argv: sys.exit(main(argv)))
