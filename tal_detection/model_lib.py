@@ -397,8 +397,10 @@ def create_train_and_eval_specs(train_input_fn, eval_input_fn, train_steps,
   """TrainSpec and EvalSpec for tf.estimator.train_and_evaluate."""
   train_spec = tf.estimator.TrainSpec(input_fn=train_input_fn,
                                       max_steps=train_steps)
+  # No name: the Estimator then writes its eval summaries to <model_dir>/eval,
+  # beside the metrics_<step>.json files (a name would add eval_<name>/).
   eval_spec = tf.estimator.EvalSpec(
-      name='eval', input_fn=eval_input_fn,
+      name=None, input_fn=eval_input_fn,
       steps=eval_config.num_examples // max(1, eval_config.batch_size) or None,
       start_delay_secs=0, throttle_secs=eval_config.eval_interval_secs,
       exporters=[MetricsJsonExporter(model_dir)])

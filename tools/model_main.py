@@ -51,8 +51,9 @@ def _evaluate_checkpoints(estimator, eval_input_fn, checkpoint_dir, model_dir,
     checkpoints = tf.compat.v1.train.checkpoints_iterator(checkpoint_dir,
                                                           timeout=timeout)
   for checkpoint in checkpoints:
+    # No name: summaries go to <model_dir>/eval, beside the metrics json.
     results = estimator.evaluate(eval_input_fn, steps=None,
-                                 checkpoint_path=checkpoint, name='eval')
+                                 checkpoint_path=checkpoint)
     path = model_lib.write_metrics_json(
         results, model_dir, results[tf.compat.v1.GraphKeys.GLOBAL_STEP])
     logging.info('Eval metrics written to %s', path)

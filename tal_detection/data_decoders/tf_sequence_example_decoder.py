@@ -148,6 +148,57 @@ class TfSequenceExampleDecoder(object):
         result[_INPUT.features_key(name)] = feature
     return result
 
+  def decode_batch(self, serialized):
+    """Decodes a batch of records (videos of any lengths) into a padded batch.
+
+    Each record goes through `decode` (so the same parsing and checks apply);
+    the per-video results are stacked, the features zero-padded to the longest
+    video of the batch. Ground truth is not returned: serving records need not
+    carry any.
+
+    Args:
+      serialized: [B] string tensor of serialized SequenceExamples (B may be
+        unknown).
+
+    Returns:
+      dict keyed by InputDataFields:
+        features/<stream>   float32 [B, T_max, D_stream], zero padded
+        num_steps           int32   [B] valid steps of each video
+        fps, stride_frames,
+        offset_frames, duration   float32 [B]
+        video_id            string  [B]
+    """
+    serialized = tf.convert_to_tensor(serialized, tf.string)
+    scalar_keys = {
+        _INPUT.video_id: tf.string,
+        _INPUT.num_steps: tf.int32,
+        _INPUT.fps: tf.float32,
+        _INPUT.stride_frames: tf.float32,
+        _INPUT.offset_frames: tf.float32,
+        _INPUT.duration: tf.float32,
+    }
+    stream_keys = [_INPUT.features_key(name) for name in self._stream_names]
+
+    def decode_one(record):
+      decoded = self.decode(record)
+      return {key: decoded[key] for key in list(scalar_keys) + stream_keys}
+
+    # Videos differ in length, so each video's [T_i, D] features come back as
+    # one row of a ragged [B, None, D] tensor, padded below.
+    output_signature = {key: tf.TensorSpec([], dtype)
+                        for key, dtype in scalar_keys.items()}
+    for key, dim in zip(stream_keys, self._stream_dims):
+      output_signature[key] = tf.RaggedTensorSpec([None, dim], tf.float32,
+                                                  ragged_rank=0)
+    decoded = tf.map_fn(decode_one, serialized,
+                        fn_output_signature=output_signature)
+    result = {key: decoded[key] for key in scalar_keys}
+    for key, dim in zip(stream_keys, self._stream_dims):
+      padded = decoded[key].to_tensor(default_value=0.0)
+      padded.set_shape([None, None, dim])
+      result[key] = padded
+    return result
+
   def check_serialized(self, serialized, source):
     """Checks one serialized record in Python, before any graph runs.
 

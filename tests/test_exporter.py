@@ -1,0 +1,277 @@
+"""Tests of the SavedModel export (tal_detection/exporter.py,
+tools/export_saved_model.py): TF Serving layout, loading in a fresh process,
+saved_model_cli, and the tf_example input type, each against the Estimator's
+own predictions of the same checkpoint."""
+import functools
+import json
+import os
+import subprocess
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tal_detection import exporter
+from tal_detection import model_lib
+from tal_detection.builders import model_builder
+from tal_detection.core import standard_fields as fields
+from tal_detection.data_decoders import tf_sequence_example_decoder
+from tal_detection.utils import config_util
+from tal_detection.utils import time_util
+
+import model_lib_test_util as util
+
+_DETECTION_KEYS = ('detection_segments', 'detection_scores',
+                   'detection_classes', 'num_detections')
+_ALL_OUTPUT_KEYS = _DETECTION_KEYS + ('proposal_segments', 'proposal_scores',
+                                      'num_proposals')
+_TIME_KEYS = ('fps', 'stride_frames', 'offset_frames')
+
+# A fresh interpreter: only TensorFlow and the SavedModel, nothing of the
+# project imported (the exported graph must stand on its own).
+_SERVE_SCRIPT = textwrap.dedent('''\
+    import json
+    import sys
+
+    import numpy as np
+    import tensorflow as tf
+
+    export_dir, inputs_path, outputs_path, info_path = sys.argv[1:]
+    loaded = tf.saved_model.load(export_dir)
+    signature = loaded.signatures['serving_default']
+    inputs = np.load(inputs_path)
+    videos = sorted({key.split('/')[0] for key in inputs.files})
+    outputs = {}
+    for video in videos:
+      feed = {key.split('/')[1]: tf.constant(inputs[key])
+              for key in inputs.files if key.startswith(video + '/')}
+      for name, value in signature(**feed).items():
+        outputs[video + '/' + name] = value.numpy()
+    np.savez(outputs_path, **outputs)
+    with open(info_path, 'w') as f:
+      json.dump({'inputs': sorted(signature.structured_input_signature[1]),
+                 'outputs': sorted(signature.structured_outputs),
+                 'num_variables': len(loaded.variables)}, f)
+    ''')
+
+
+def _random_video(num_steps, seed, fps, stride_frames, offset_frames):
+  """Serving inputs of one video (batch of 1), keyed as the signature's."""
+  rng = np.random.default_rng(seed)
+  video = {'features_' + name: rng.standard_normal(
+      (1, num_steps, util.STREAM_DIM)).astype(np.float32)
+           for name in util.STREAM_NAMES}
+  video['num_steps'] = np.array([num_steps], np.int32)
+  for key, value in zip(_TIME_KEYS, (fps, stride_frames, offset_frames)):
+    video[key] = np.array([value], np.float32)
+  return video
+
+
+def _estimator_predictions(model_dir, videos):
+  """The Estimator's PREDICT outputs (batches of 1) for serving-style inputs."""
+  configs = config_util.get_configs_from_pipeline_file(
+      os.path.join(model_dir, 'pipeline.config'))
+  model_fn = model_lib.create_model_fn(
+      functools.partial(model_builder.build, model_config=configs['model']),
+      configs)
+  estimator = tf.estimator.Estimator(model_fn=model_fn, model_dir=model_dir)
+
+  def to_features(video):
+    features = {fields.InputDataFields.features_key(name):
+                video['features_' + name] for name in util.STREAM_NAMES}
+    for key in ('num_steps',) + _TIME_KEYS:
+      features[key] = video[key]
+    return features
+
+  def input_fn():
+    dataset = tf.data.Dataset.from_tensors(to_features(videos[0]))
+    for video in videos[1:]:
+      dataset = dataset.concatenate(
+          tf.data.Dataset.from_tensors(to_features(video)))
+    return dataset
+
+  return list(estimator.predict(input_fn, yield_single_examples=False))
+
+
+def _assert_same_detections(actual, expected, keys=_DETECTION_KEYS):
+  for key in keys:
+    if key == 'detection_classes':
+      np.testing.assert_array_equal(actual[key], expected[key])
+    else:
+      np.testing.assert_allclose(actual[key], expected[key], rtol=0,
+                                 atol=1e-5, err_msg=key)
+
+
+def _serve(signature, video):
+  """Runs a loaded serving signature on numpy inputs; numpy outputs."""
+  return {k: v.numpy() for k, v in signature(
+      **{k: tf.constant(v) for k, v in video.items()}).items()}
+
+
+@pytest.mark.slow
+def test_export_writes_versioned_layout_with_config_and_label_map(
+    exported_model, trained_model, tiny_dataset):
+  version_dir = os.path.join(exported_model, '1')
+  assert os.path.isfile(os.path.join(version_dir, 'saved_model.pb'))
+  # Variables, not a frozen graph.
+  assert os.path.isfile(os.path.join(version_dir, 'variables',
+                                     'variables.index'))
+  assert [f for f in os.listdir(os.path.join(version_dir, 'variables'))
+          if f.startswith('variables.data-')]
+  assert sorted(os.listdir(exported_model)) == [
+      '1', 'label_map.pbtxt', 'pipeline.config']  # no staging leftovers
+  with open(os.path.join(exported_model, 'label_map.pbtxt')) as f:
+    assert f.read() == open(tiny_dataset.label_map).read()
+  exported_config = config_util.read_pipeline_config(
+      os.path.join(exported_model, 'pipeline.config'))
+  trained_config = config_util.read_pipeline_config(
+      os.path.join(trained_model.model_dir, 'pipeline.config'))
+  assert exported_config == trained_config
+
+
+@pytest.mark.slow
+def test_fresh_process_serving_matches_estimator_predict(exported_model,
+                                                         trained_model,
+                                                         tmp_path):
+  # Two lengths, two sets of time parameters; the third video is the second's
+  # features with the first's time parameters.
+  videos = [_random_video(23, seed=1, fps=10.0, stride_frames=16.0,
+                          offset_frames=8.0),
+            _random_video(61, seed=2, fps=30.0, stride_frames=4.0,
+                          offset_frames=8.0)]
+  videos.append(dict(videos[1], **{k: videos[0][k] for k in _TIME_KEYS}))
+  inputs_path = str(tmp_path / 'inputs.npz')
+  np.savez(inputs_path, **{'v%d/%s' % (i, key): value
+                           for i, video in enumerate(videos)
+                           for key, value in video.items()})
+  script = tmp_path / 'serve.py'
+  script.write_text(_SERVE_SCRIPT)
+  outputs_path = str(tmp_path / 'outputs.npz')
+  info_path = str(tmp_path / 'info.json')
+  result = subprocess.run(
+      [util.PYTHON, str(script), os.path.join(exported_model, '1'),
+       inputs_path, outputs_path, info_path], cwd=str(tmp_path),
+      env=util.tool_env(), capture_output=True, text=True,
+      timeout=util.TOOL_TIMEOUT_SECS)
+  assert result.returncode == 0, util.describe(result)
+
+  with open(info_path) as f:
+    info = json.load(f)
+  assert info['inputs'] == sorted(
+      ['features_' + name for name in util.STREAM_NAMES] +
+      ['num_steps', 'fps', 'stride_frames', 'offset_frames'])
+  assert info['outputs'] == sorted(_ALL_OUTPUT_KEYS)
+  assert info['num_variables'] > 0
+  served = np.load(outputs_path)
+  served = [{key: served['v%d/%s' % (i, key)] for key in _ALL_OUTPUT_KEYS}
+            for i in range(len(videos))]
+
+  predicted = _estimator_predictions(trained_model.model_dir, videos)
+  assert len(predicted) == len(videos)
+  for video, serving, prediction in zip(videos, served, predicted):
+    assert int(prediction['num_detections'][0]) > 0
+    _assert_same_detections(serving, prediction, _ALL_OUTPUT_KEYS)
+    count = int(serving['num_detections'][0])
+    classes = serving['detection_classes'][0, :count]
+    assert set(np.unique(classes)) <= set(range(1, util.NUM_CLASSES + 1))
+    segments = serving['detection_segments'][0, :count]
+    assert np.all(segments[:, 1] > segments[:, 0])
+
+  # Segments are in seconds of each video's own time parameters: the same
+  # features under two parameter sets give the same steps.
+  same_features = (served[1], served[2])
+  np.testing.assert_allclose(same_features[0]['detection_scores'],
+                             same_features[1]['detection_scores'], atol=1e-6)
+  steps = [time_util.seconds_to_steps(
+      served_video['detection_segments'].astype(np.float64),
+      *[float(video[k][0]) for k in _TIME_KEYS])
+           for served_video, video in zip(same_features, videos[1:])]
+  np.testing.assert_allclose(steps[0], steps[1], atol=1e-3)
+
+
+@pytest.mark.slow
+def test_saved_model_cli_runs_serving_default(exported_model):
+  saved_model_cli = os.path.join(os.path.dirname(util.PYTHON),
+                                 'saved_model_cli')
+  features = repr(np.full((1, 20, util.STREAM_DIM), 0.5).tolist())
+  input_exprs = ';'.join(
+      ['features_%s=%s' % (name, features) for name in util.STREAM_NAMES] +
+      ['num_steps=[20]', 'fps=[10.0]', 'stride_frames=[16.0]',
+       'offset_frames=[8.0]'])
+  result = util.run_tool(
+      [saved_model_cli, 'run', '--dir', os.path.join(exported_model, '1'),
+       '--tag_set', 'serve', '--signature_def', 'serving_default',
+       '--input_exprs', input_exprs])
+  assert result.returncode == 0, util.describe(result)
+  for key in _ALL_OUTPUT_KEYS:
+    assert 'Result for output key %s:' % key in result.stdout, result.stdout
+
+
+@pytest.mark.slow
+def test_tf_example_export_serves_a_padded_batch_like_features_export(
+    exported_model, trained_model, tiny_dataset, tmp_path):
+  pipeline = config_util.read_pipeline_config(
+      os.path.join(trained_model.model_dir, 'pipeline.config'))
+  output_directory = str(tmp_path / 'tf_example')
+  version_dir = exporter.export_inference_graph(
+      'tf_example', pipeline,
+      tf.train.latest_checkpoint(trained_model.model_dir), output_directory)
+  assert version_dir == os.path.join(output_directory, '1')
+
+  records = [record.numpy() for record in
+             tf.data.TFRecordDataset(tiny_dataset.test_record)]
+  decoder = tf_sequence_example_decoder.TfSequenceExampleDecoder(
+      util.STREAM_NAMES, [util.STREAM_DIM] * len(util.STREAM_NAMES))
+  decoded = [tf_sequence_example_decoder.decode_to_numpy(decoder, record)
+             for record in records]
+  lengths = [int(d[fields.InputDataFields.num_steps]) for d in decoded]
+  assert len(set(lengths)) == len(lengths) > 1, lengths
+
+  signature = tf.saved_model.load(version_dir).signatures['serving_default']
+  assert sorted(signature.structured_input_signature[1]) == ['tf_example']
+  batch = _serve(signature, {'tf_example': np.array(records, dtype=object)})
+  assert batch['detection_segments'].shape[0] == len(records)
+
+  features_signature = tf.saved_model.load(
+      os.path.join(exported_model, '1')).signatures['serving_default']
+
+  for i, video in enumerate(decoded):
+    single = {'features_' + name: video[fields.InputDataFields.features_key(
+        name)][None] for name in util.STREAM_NAMES}
+    single['num_steps'] = np.array([lengths[i]], np.int32)
+    for key in _TIME_KEYS:
+      single[key] = np.array([video[key]], np.float32)
+    expected = _serve(features_signature, single)
+    _assert_same_detections({k: v[i:i + 1] for k, v in batch.items()},
+                            expected, _ALL_OUTPUT_KEYS)
+
+
+def test_export_refuses_an_existing_version_and_keeps_it(tmp_path):
+  checkpoint = tmp_path / 'model.ckpt-5'
+  (tmp_path / 'model.ckpt-5.index').write_bytes(b'')
+  version_dir = tmp_path / 'exported' / '1'
+  version_dir.mkdir(parents=True)
+  (version_dir / 'saved_model.pb').write_bytes(b'earlier export')
+  with pytest.raises(ValueError, match='already exists'):
+    exporter.export_inference_graph(
+        'features', config_util.read_pipeline_config(util.PIPELINE_CONFIG),
+        str(checkpoint), str(tmp_path / 'exported'))
+  assert sorted(os.listdir(str(tmp_path / 'exported'))) == ['1']
+  assert (version_dir / 'saved_model.pb').read_bytes() == b'earlier export'
+
+
+def test_export_of_a_missing_checkpoint_or_input_type_fails(tmp_path):
+  pipeline = config_util.read_pipeline_config(util.PIPELINE_CONFIG)
+  output_directory = tmp_path / 'exported'
+  with pytest.raises(ValueError, match='no checkpoint at'):
+    exporter.export_inference_graph('features', pipeline,
+                                    str(tmp_path / 'model.ckpt-7'),
+                                    str(output_directory))
+  (tmp_path / 'model.ckpt-7.index').write_bytes(b'')
+  with pytest.raises(ValueError, match='input_type'):
+    exporter.export_inference_graph('jpeg', pipeline,
+                                    str(tmp_path / 'model.ckpt-7'),
+                                    str(output_directory))
+  # Nothing half-written: no version folder, no staging folder.
+  assert not output_directory.exists() or not os.listdir(str(output_directory))

@@ -1,0 +1,128 @@
+"""Tests of tools/infer.py on the exported tiny model: ActivityNet results json
+that tools/evaluate_detections.py accepts, agreement with the SavedModel, and
+one-line errors on bad input."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tal_detection.utils import label_map_util
+
+import model_lib_test_util as util
+
+_PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+
+
+def _infer_flags(saved_model_dir, features, output, *extra):
+  return ['--saved_model_dir=%s' % saved_model_dir, '--features=%s' % features,
+          '--feature_layout=concat', '--fps=%g' % util.FPS,
+          '--stride_frames=%d' % util.STRIDE_FRAMES,
+          '--window_frames=%d' % util.WINDOW_FRAMES,
+          '--output=%s' % output] + list(extra)
+
+
+def _assert_one_line_error(result, *names):
+  assert result.returncode == 1, util.describe(result)
+  errors = util.error_lines(result.stderr)
+  assert len(errors) == 1, result.stderr[-3000:]
+  for name in names:
+    assert name in errors[0], errors[0]
+  assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.slow
+def test_infer_folder_results_pass_evaluate_detections(exported_model,
+                                                       tiny_dataset, tmp_path):
+  features_dir = tmp_path / 'test_features'
+  features_dir.mkdir()
+  video_ids = tiny_dataset.test_video_ids()
+  for video_id in video_ids:
+    shutil.copy(os.path.join(tiny_dataset.features_dir, video_id + '.npy'),
+                str(features_dir))
+  output = str(tmp_path / 'detections.json')
+  plots = tmp_path / 'timelines'
+  # The parent of the version folder: infer picks the newest version.
+  result = util.run_tool('infer.py', *_infer_flags(
+      exported_model, features_dir, output, '--plot=%s' % plots))
+  assert result.returncode == 0, util.describe(result)
+  assert not os.path.exists(output + '.tmp')
+
+  with open(output) as f:
+    results = json.load(f)['results']
+  assert sorted(results) == video_ids
+  class_names = set(label_map_util.get_label_map_dict(
+      tiny_dataset.label_map))
+  for video_id in video_ids:
+    assert results[video_id], video_id
+    for detection in results[video_id]:
+      assert detection['label'] in class_names
+      assert 0.0 <= detection['score'] <= 1.0
+      assert detection['segment'][1] > detection['segment'][0]
+    with open(str(plots / (video_id + '.png')), 'rb') as f:
+      assert f.read(8) == _PNG_MAGIC
+
+  # The json holds what the SavedModel returns, with names and rounding.
+  video_id = video_ids[0]
+  features = np.load(os.path.join(tiny_dataset.features_dir, video_id + '.npy'))
+  signature = tf.saved_model.load(os.path.join(
+      exported_model, '1')).signatures['serving_default']
+  outputs = signature(
+      features_rgb=tf.constant(features[None, :, :util.STREAM_DIM]),
+      features_flow=tf.constant(features[None, :, util.STREAM_DIM:]),
+      num_steps=tf.constant([features.shape[0]]),
+      fps=tf.constant([util.FPS]),
+      stride_frames=tf.constant([float(util.STRIDE_FRAMES)]),
+      offset_frames=tf.constant([util.OFFSET_FRAMES]))
+  count = int(outputs['num_detections'][0])
+  id_to_name = label_map_util.get_label_map_id_to_name(tiny_dataset.label_map)
+  assert len(results[video_id]) == count
+  np.testing.assert_allclose(
+      [d['segment'] for d in results[video_id]],
+      outputs['detection_segments'][0, :count].numpy(), atol=1e-3)
+  np.testing.assert_allclose(
+      [d['score'] for d in results[video_id]],
+      outputs['detection_scores'][0, :count].numpy(), atol=1e-6)
+  assert [d['label'] for d in results[video_id]] == [
+      id_to_name[int(c)] for c in outputs['detection_classes'][0, :count]]
+
+  evaluation = util.run_tool(
+      'evaluate_detections.py',
+      '--groundtruth=%s' % tiny_dataset.annotations_json,
+      '--detections=%s' % output, '--subset=test')
+  assert evaluation.returncode == 0, util.describe(evaluation)
+  metrics = json.loads(evaluation.stdout)
+  assert sorted(metrics['mAP']) == ['0.1', '0.2', '0.3', '0.4', '0.5', '0.6',
+                                    '0.7']
+  for value in list(metrics['mAP'].values()) + [metrics['average_mAP']]:
+    assert 0.0 <= value <= 1.0
+  np.testing.assert_allclose(metrics['average_mAP'],
+                             np.mean(list(metrics['mAP'].values())), atol=1e-9)
+
+
+@pytest.mark.slow
+def test_infer_missing_features_path_fails_with_one_line(exported_model,
+                                                         tmp_path):
+  missing = str(tmp_path / 'no_such_features')
+  output = str(tmp_path / 'detections.json')
+  result = util.run_tool('infer.py', *_infer_flags(exported_model, missing,
+                                                   output))
+  _assert_one_line_error(result, missing)
+  assert not os.listdir(str(tmp_path))  # no output, no temporary file
+
+
+@pytest.mark.slow
+def test_infer_wrong_feature_width_fails_with_one_line(exported_model,
+                                                       tmp_path):
+  features_dir = tmp_path / 'features'
+  features_dir.mkdir()
+  # The exported streams need 2 x 16 columns.
+  np.save(str(features_dir / 'narrow_video.npy'),
+          np.zeros((12, 2 * util.STREAM_DIM - 3), np.float32))
+  output = str(tmp_path / 'detections.json')
+  result = util.run_tool('infer.py', *_infer_flags(exported_model,
+                                                   features_dir, output))
+  _assert_one_line_error(result, 'narrow_video')
+  assert sorted(os.listdir(str(tmp_path))) == ['features']
