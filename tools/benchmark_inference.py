@@ -50,7 +50,6 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import functools
 import json
-import platform
 import resource
 import shutil
 import subprocess
@@ -71,6 +70,7 @@ from tal_detection.builders import model_builder
 from tal_detection.core import standard_fields as fields
 from tal_detection.protos import tal_net_pb2
 from tal_detection.utils import config_util
+from tal_detection.utils import machine_info
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER_LATENCY_MS = 9.0
@@ -508,20 +508,6 @@ def training_steps_per_second(pipeline_config_path, num_steps, warmup, steps,
 # Report.
 
 
-def _machine():
-  cpu = platform.processor() or platform.machine()
-  try:
-    with open('/proc/cpuinfo', 'r', encoding='utf-8') as f:
-      for line in f:
-        if line.startswith('model name'):
-          cpu = line.split(':', 1)[1].strip()
-          break
-  except OSError:
-    pass
-  return {'cpu': cpu, 'cpu_count': os.cpu_count(),
-          'platform': platform.platform(), 'tensorflow': tf.__version__}
-
-
 def format_report(results):
   """Plain-text table of the results."""
   lat = results['latency']
@@ -658,7 +644,7 @@ def run_benchmark():
   ideal_ms = 1000.0 * model_flops / (matmul['gflops'] * 1e9)
   measured_ms = latency['tf2_signature']['median_ms']
   return {
-      'model': model, 'machine': _machine(), 'quick': quick,
+      'model': model, 'machine': machine_info.describe_machine(), 'quick': quick,
       'num_steps': FLAGS.num_steps, 'stream_dims': stream_dims,
       'export_seconds': export_seconds,
       'latency': latency,
