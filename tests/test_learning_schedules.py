@@ -7,24 +7,16 @@ import tensorflow as tf
 
 from tal_detection.utils import learning_schedules
 
+import schedule_test_util
+
 
 def _rates_at_steps(build_fn, steps):
   """Builds build_fn(global_step) in a tf.compat.v1 graph; evaluates at steps."""
   graph = tf.Graph()
   with graph.as_default():
     global_step = tf.compat.v1.train.get_or_create_global_step()
-    learning_rate = build_fn(global_step)
-    assert learning_rate.shape.rank == 0
-    assert learning_rate.dtype == tf.float32
-    new_step = tf.compat.v1.placeholder(tf.int64, [])
-    assign = tf.compat.v1.assign(global_step, new_step)
-    with tf.compat.v1.Session() as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      rates = []
-      for step in steps:
-        sess.run(assign, {new_step: step})
-        rates.append(sess.run(learning_rate))
-  return np.array(rates)
+    return schedule_test_util.rates_at_steps(build_fn(global_step),
+                                             global_step, steps)
 
 
 def test_exponential_decay_staircase_with_min():

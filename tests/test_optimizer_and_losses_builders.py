@@ -12,6 +12,8 @@ from tal_detection.protos import losses_pb2
 from tal_detection.protos import optimizer_pb2
 from tal_detection.protos import post_processing_pb2
 
+import schedule_test_util
+
 
 def _parse(text, message_class):
   return text_format.Parse(text, message_class())
@@ -27,17 +29,9 @@ def _build_and_evaluate(text, steps=(0,)):
   with graph.as_default():
     optimizer, summary_vars = optimizer_builder.build(config)
     global_step = tf.compat.v1.train.get_or_create_global_step()
-    learning_rate = summary_vars[0]
-    assert learning_rate.dtype == tf.float32 and learning_rate.shape.rank == 0
-    new_step = tf.compat.v1.placeholder(tf.int64, [])
-    assign = tf.compat.v1.assign(global_step, new_step)
-    with tf.compat.v1.Session() as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      rates = []
-      for step in steps:
-        sess.run(assign, {new_step: step})
-        rates.append(sess.run(learning_rate))
-  return optimizer, np.array(rates)
+    rates = schedule_test_util.rates_at_steps(summary_vars[0], global_step,
+                                              steps)
+  return optimizer, rates
 
 
 def test_adam_constant_rate():
