@@ -29,16 +29,38 @@ from tal_detection.utils import config_util
 INPUT_TYPES = ('features', 'tf_example')
 
 
+def resolve_version_dir(path):
+  """The folder holding saved_model.pb: path itself, or its newest version.
+
+  An export folder holds numbered version folders (TF Serving layout); only
+  those with a saved_model.pb count, and the largest number wins.
+
+  Raises:
+    ValueError: naming path when it is missing or holds no SavedModel.
+  """
+  if not tf.io.gfile.isdir(path):
+    raise ValueError('%s: no such folder' % path)
+  if tf.io.gfile.exists(os.path.join(path, 'saved_model.pb')):
+    return path
+  versions = [d.strip('/') for d in tf.io.gfile.listdir(path)]
+  versions = [d for d in versions if d.isdigit() and tf.io.gfile.exists(
+      os.path.join(path, d, 'saved_model.pb'))]
+  if not versions:
+    raise ValueError('%s: no saved_model.pb here nor in a numbered version '
+                     'folder below it' % path)
+  return os.path.join(path, max(versions, key=int))
+
+
 def _feature_placeholders(model_config):
   """Placeholders of the 'features' input type and the features dict."""
   data = fields.InputDataFields
   placeholders = {}
   features = {}
-  for stream in model_config.tal_net.streams:
-    name = 'features_' + stream.name
+  for stream_name, feature_dim in config_util.get_stream_specs(model_config):
+    name = 'features_' + stream_name
     placeholders[name] = tf.compat.v1.placeholder(
-        tf.float32, [None, None, stream.feature_dim], name=name)
-    features[data.features_key(stream.name)] = placeholders[name]
+        tf.float32, [None, None, feature_dim], name=name)
+    features[data.features_key(stream_name)] = placeholders[name]
   placeholders['num_steps'] = tf.compat.v1.placeholder(tf.int32, [None],
                                                        name='num_steps')
   features[data.num_steps] = placeholders['num_steps']
@@ -51,9 +73,9 @@ def _feature_placeholders(model_config):
 def _tf_example_placeholders(model_config):
   """Placeholder of the 'tf_example' input type and the decoded, padded batch."""
   serialized = tf.compat.v1.placeholder(tf.string, [None], name='tf_example')
-  streams = list(model_config.tal_net.streams)
+  streams = config_util.get_stream_specs(model_config)
   decoder = tf_sequence_example_decoder.TfSequenceExampleDecoder(
-      [s.name for s in streams], [s.feature_dim for s in streams])
+      [name for name, _ in streams], [dim for _, dim in streams])
   return {'tf_example': serialized}, decoder.decode_batch(serialized)
 
 

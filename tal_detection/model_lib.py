@@ -28,7 +28,7 @@ from tal_detection.utils import label_map_util
 from tal_detection.utils import time_util
 
 def _num_classes(model_config):
-  return model_config.tal_net.num_classes
+  return config_util.get_number_of_classes(model_config)
 
 
 def provide_groundtruth(detection_model, labels, num_classes):
@@ -333,22 +333,31 @@ def create_estimator_and_inputs(model_dir,
                                 train_steps=None,
                                 train_input_path=None,
                                 eval_input_path=None,
-                                label_map_path=None):
+                                label_map_path=None,
+                                config_override_files=()):
   """Estimator, input functions and step count from a pipeline config.
 
   Validates the effective config (one error line on a bad one) and saves it as
   <model_dir>/pipeline.config on the chief.
 
+  Args:
+    model_dir: checkpoints, summaries and the effective config go here.
+    pipeline_config_path: the base config.
+    config_override: text fragment merged last (--config_override).
+    train_steps: overrides train_config.num_steps when not None.
+    train_input_path, eval_input_path, label_map_path: path flags.
+    config_override_files: fragment files merged over the base first
+      (--config_override_file, e.g. an ablation).
+
   Returns:
     dict with estimator, train_input_fn, eval_input_fn, train_steps, configs.
   """
-  configs = config_util.get_configs_from_pipeline_file(
-      pipeline_config_path, config_override=config_override)
-  configs = config_util.override_input_paths(
-      configs, train_input_path=train_input_path,
-      eval_input_path=eval_input_path, label_map_path=label_map_path)
-  pipeline = config_util.create_pipeline_proto_from_configs(configs)
-  config_util.validate_pipeline_config(pipeline, pipeline_config_path)
+  pipeline = config_util.load_pipeline(
+      pipeline_config_path, override=config_override,
+      override_files=config_override_files,
+      train_input_path=train_input_path, eval_input_path=eval_input_path,
+      label_map_path=label_map_path)
+  configs = config_util.create_configs_from_pipeline_proto(pipeline)
   if train_steps is None and configs['train_config'].num_steps:
     train_steps = configs['train_config'].num_steps
   run_config = create_run_config(model_dir, configs['train_config'])

@@ -47,7 +47,6 @@ Validation choices worth knowing (see validate_pipeline_config for the list):
 import math
 import os
 import re
-import tempfile
 
 from google.protobuf import descriptor
 from google.protobuf import text_format
@@ -59,6 +58,7 @@ from tal_detection.protos import model_pb2
 from tal_detection.protos import pipeline_pb2
 from tal_detection.protos import post_processing_pb2
 from tal_detection.protos import train_pb2
+from tal_detection.utils import io_util
 
 PIPELINE_CONFIG_FILENAME = 'pipeline.config'
 
@@ -292,25 +292,67 @@ def save_pipeline_config(pipeline_config, directory):
   Returns:
     The path written.
   """
-  os.makedirs(directory, exist_ok=True)
   path = os.path.join(directory, PIPELINE_CONFIG_FILENAME)
-  text = text_format.MessageToString(pipeline_config)
-  fd, temp_path = tempfile.mkstemp(
-      dir=directory, prefix='.' + PIPELINE_CONFIG_FILENAME + '.',
-      suffix='.tmp')
+  return io_util.write_text(path, text_format.MessageToString(pipeline_config))
+
+
+def read_override_file(path):
+  """The text of a --config_override_file fragment (one-line ConfigError)."""
+  if not os.path.isfile(path):
+    raise ConfigError('%s: %s' % (path, 'is a directory, not a config fragment'
+                                  if os.path.isdir(path) else 'no such file'))
   try:
-    with os.fdopen(fd, 'w', encoding='utf-8') as f:
-      f.write(text)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(temp_path, path)
-  except BaseException:
-    # Never leave the temporary file behind; an existing pipeline.config stays
-    # untouched.
-    if os.path.exists(temp_path):
-      os.remove(temp_path)
-    raise
-  return path
+    with open(path, 'rb') as f:
+      raw = f.read()
+  except OSError as e:
+    raise ConfigError('%s: cannot read: %s' % (path, e.strerror or e)) from None
+  try:
+    return raw.decode('utf-8')
+  except UnicodeDecodeError as e:
+    raise ConfigError('%s: not UTF-8 text (byte offset %d)' %
+                      (path, e.start)) from None
+
+
+def load_pipeline(pipeline_config_path, override=None, override_files=(),
+                  validate=True, **external_params):
+  """THE config entry point: read, merge overrides, apply flags, validate.
+
+  Order: the file, then each override file (e.g. an ablation fragment) in
+  order, then the `override` text (e.g. --config_override), then the external
+  parameters (model_main's path/step flags). Every tool that takes a
+  --pipeline_config_path goes through here, so they all see the same config.
+
+  Args:
+    pipeline_config_path: path of a text-format TrainEvalPipelineConfig.
+    override: optional text-format fragment merged last (repeated fields
+      replaced; see the module docstring).
+    override_files: paths of fragments merged before `override`.
+    validate: False skips validation (only for tools that complete or inspect
+      a config themselves).
+    **external_params: keys of EXTERNAL_PARAM_KEYS; None values are ignored.
+
+  Returns:
+    The effective pipeline_pb2.TrainEvalPipelineConfig (validated).
+
+  Raises:
+    ConfigError: one line naming the file (or flag) and the field at fault.
+  """
+  pipeline_config = read_pipeline_config(pipeline_config_path)
+  if isinstance(override_files, str):
+    override_files = [override_files]
+  for path in override_files or ():
+    merge_config_override(pipeline_config, read_override_file(path), path)
+  if override:
+    merge_config_override(pipeline_config, override)
+  if external_params:
+    try:
+      merge_external_params_with_configs(
+          create_configs_from_pipeline_proto(pipeline_config), external_params)
+    except ValueError as e:
+      raise ConfigError(_one_line(e)) from None
+  if validate:
+    validate_pipeline_config(pipeline_config, pipeline_config_path)
+  return pipeline_config
 
 
 # ----------------------------------------------------------------------------
@@ -318,12 +360,38 @@ def save_pipeline_config(pipeline_config, directory):
 # the general form; override_input_paths covers the three path flags.
 
 
+# ----------------------------------------------------------------------------
+# Model accessors. Callers outside the builders and validation see a model
+# config only through these: every meta-architecture message in the `model`
+# oneof carries `num_classes`, `streams` (name, feature_dim) and
+# `max_train_length`, so a new meta-architecture needs no change here.
+
+
+def _meta_architecture_config(model_config):
+  which = model_config.WhichOneof('model')
+  if which is None:
+    raise ConfigError('model: names no meta-architecture')
+  return getattr(model_config, which)
+
+
 def get_number_of_classes(model_config):
   """Number of action classes (background excluded) of a DetectionModel."""
-  which = model_config.WhichOneof('model')
-  if which == 'tal_net':
-    return model_config.tal_net.num_classes
-  raise ValueError('model: unknown or unset meta-architecture %r' % which)
+  return _meta_architecture_config(model_config).num_classes
+
+
+def get_stream_specs(model_config):
+  """[(stream name, feature dim)] in config order (= column order in .npy)."""
+  return [(s.name, s.feature_dim)
+          for s in _meta_architecture_config(model_config).streams]
+
+
+def get_stream_names(model_config):
+  return [name for name, _ in get_stream_specs(model_config)]
+
+
+def get_max_train_length(model_config):
+  """Longest training window in steps (0 = whole videos)."""
+  return _meta_architecture_config(model_config).max_train_length
 
 
 def update_input_path(input_reader_config, input_path):
