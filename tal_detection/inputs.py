@@ -27,7 +27,7 @@ from tal_detection.core import segment_list
 from tal_detection.core import segment_list_ops
 from tal_detection.core import standard_fields
 from tal_detection.data_decoders import tf_sequence_example_decoder
-from tal_detection.protos import model_pb2
+from tal_detection.utils import config_util
 from tal_detection.utils import label_map_util
 from tal_detection.utils import time_util
 
@@ -43,37 +43,11 @@ LABEL_KEYS = (_INPUT.groundtruth_segments, _INPUT.groundtruth_classes,
 _SECONDS_FIELD = 'seconds'
 
 
-def _tal_net_config(model_config):
-  """Returns the TalNet proto of a DetectionModel, checking what inputs need."""
-  if not isinstance(model_config, model_pb2.DetectionModel):
-    raise ValueError('model_config must be a DetectionModel proto, got %s' %
-                     type(model_config).__name__)
-  if model_config.WhichOneof('model') != 'tal_net':
-    raise ValueError('model config has no tal_net')
-  tal_net = model_config.tal_net
-  if tal_net.num_classes < 1:
-    raise ValueError('model.tal_net.num_classes must be >= 1, got %d' %
-                     tal_net.num_classes)
-  if not tal_net.streams:
-    raise ValueError('model.tal_net.streams is empty')
-  for stream in tal_net.streams:
-    if not stream.name:
-      raise ValueError('model.tal_net.streams has a stream without a name')
-    if stream.feature_dim < 1:
-      raise ValueError('model.tal_net.streams %r: feature_dim must be >= 1, '
-                       'got %d' % (stream.name, stream.feature_dim))
-  if tal_net.max_train_length < 0:
-    raise ValueError('model.tal_net.max_train_length must be >= 0, got %d' %
-                     tal_net.max_train_length)
-  return tal_net
-
-
 def build_decoder(model_config):
   """The record decoder for the model's streams."""
-  tal_net = _tal_net_config(model_config)
+  streams = config_util.get_stream_specs(model_config)
   return tf_sequence_example_decoder.TfSequenceExampleDecoder(
-      [s.name for s in tal_net.streams],
-      [s.feature_dim for s in tal_net.streams])
+      [name for name, _ in streams], [dim for _, dim in streams])
 
 
 def _check_label_map(input_config, num_classes):
@@ -83,8 +57,8 @@ def _check_label_map(input_config, num_classes):
   label_map_classes = label_map_util.get_num_classes(
       input_config.label_map_path)
   if label_map_classes != num_classes:
-    raise ValueError('label map %s has %d classes but '
-                     'model.tal_net.num_classes is %d' %
+    raise ValueError('label map %s has %d classes but the model config '
+                     'has num_classes %d' %
                      (input_config.label_map_path, label_map_classes,
                       num_classes))
 
@@ -192,20 +166,21 @@ def train_input(train_config, train_input_config, model_config, params=None,
                 input_context=None):
   """The training dataset of (features, labels) batches.
 
-  Random windows of at most model.tal_net.max_train_length steps (first
+  Random windows of at most the model's max_train_length steps (first
   windows when train_input_config.random_window is false), shuffling as
   configured, num_epochs passes (0: forever), batch_size from params or
   train_config, last partial batch dropped.
   """
-  tal_net = _tal_net_config(model_config)
-  _check_label_map(train_input_config, tal_net.num_classes)
-  stream_names = [s.name for s in tal_net.streams]
+  num_classes = config_util.get_number_of_classes(model_config)
+  _check_label_map(train_input_config, num_classes)
+  stream_names = config_util.get_stream_names(model_config)
+  max_window_length = config_util.get_max_train_length(model_config)
   seed = train_config.random_seed or None
 
   def transform(tensor_dict):
     return transform_input_data(
-        tensor_dict, stream_names, tal_net.num_classes,
-        max_window_length=tal_net.max_train_length,
+        tensor_dict, stream_names, num_classes,
+        max_window_length=max_window_length,
         random_window=train_input_config.random_window, seed=seed)
 
   return dataset_builder.build(
@@ -222,12 +197,12 @@ def eval_input(eval_config, eval_input_config, model_config, params=None,
   num_epochs 0 (the proto default, "forever" for training) means one pass here,
   so an evaluation ends. The last partial batch is kept.
   """
-  tal_net = _tal_net_config(model_config)
-  _check_label_map(eval_input_config, tal_net.num_classes)
-  stream_names = [s.name for s in tal_net.streams]
+  num_classes = config_util.get_number_of_classes(model_config)
+  _check_label_map(eval_input_config, num_classes)
+  stream_names = config_util.get_stream_names(model_config)
 
   def transform(tensor_dict):
-    return transform_input_data(tensor_dict, stream_names, tal_net.num_classes,
+    return transform_input_data(tensor_dict, stream_names, num_classes,
                                 max_window_length=0)
 
   return dataset_builder.build(
@@ -244,8 +219,8 @@ def create_train_input_fn(train_config, train_input_config, model_config):
   Args:
     train_config: TrainConfig proto (batch_size, random_seed).
     train_input_config: InputReader proto.
-    model_config: DetectionModel proto (tal_net streams, num_classes,
-      max_train_length).
+    model_config: DetectionModel proto (read through config_util's accessors:
+      streams, num_classes, max_train_length).
   """
   def _train_input_fn(params=None, input_context=None):
     return train_input(train_config, train_input_config, model_config,
@@ -259,34 +234,3 @@ def create_eval_input_fn(eval_config, eval_input_config, model_config):
     return eval_input(eval_config, eval_input_config, model_config,
                       params=params, input_context=input_context)
   return _eval_input_fn
-
-
-def create_predict_input_fn(model_config, predict_input_config=None):
-  """Returns a serving_input_receiver_fn reading one serialized record.
-
-  The receiver takes a scalar string 'serialized_example' (a SequenceExample in
-  the record format; ground-truth keys may be absent) and gives the model the
-  features dict of one whole video with a batch dimension of 1.
-
-  Args:
-    model_config: DetectionModel proto.
-    predict_input_config: unused; kept for OD API signature parity.
-  """
-  del predict_input_config
-  tal_net = _tal_net_config(model_config)
-  stream_names = [s.name for s in tal_net.streams]
-  decoder = build_decoder(model_config)
-
-  def _predict_input_fn(params=None):
-    del params
-    serialized = tf.compat.v1.placeholder(tf.string, shape=[],
-                                          name='serialized_example')
-    features, _ = transform_input_data(
-        decoder.decode(serialized), stream_names, tal_net.num_classes,
-        max_window_length=0)
-    features = {key: tf.expand_dims(value, 0)
-                for key, value in features.items()}
-    return tf.estimator.export.ServingInputReceiver(
-        features=features, receiver_tensors={'serialized_example': serialized})
-
-  return _predict_input_fn

@@ -70,8 +70,8 @@ def _random_video(num_steps, seed, fps, stride_frames, offset_frames):
 
 def _estimator_predictions(model_dir, videos):
   """The Estimator's PREDICT outputs (batches of 1) for serving-style inputs."""
-  configs = config_util.get_configs_from_pipeline_file(
-      os.path.join(model_dir, 'pipeline.config'))
+  configs = config_util.create_configs_from_pipeline_proto(
+      config_util.load_pipeline(os.path.join(model_dir, 'pipeline.config')))
   model_fn = model_lib.create_model_fn(
       functools.partial(model_builder.build, model_config=configs['model']),
       configs)

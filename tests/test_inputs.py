@@ -277,20 +277,6 @@ def test_train_input_in_graph_mode_like_an_estimator(tmp_path):
   assert np.all(segments >= 0) and np.all(segments <= 5)
 
 
-def test_predict_input_fn_serves_one_serialized_record():
-  serialized = tf_record_util.make_sequence_example(
-      **VIDEOS[1]).SerializeToString()
-  config = _pipeline('unused')
-  with tf.Graph().as_default():
-    receiver = inputs.create_predict_input_fn(config.model)()
-    placeholder = receiver.receiver_tensors['serialized_example']
-    with tf.compat.v1.Session() as session:
-      features = session.run(receiver.features, {placeholder: serialized})
-  np.testing.assert_array_equal(features['features/rgb'][0],
-                                VIDEOS[1]['stream_features']['rgb'])
-  np.testing.assert_array_equal(features[_INPUT.num_steps], [7])
-
-
 def test_config_and_data_mismatches_are_clear(tmp_path):
   record_path = _write_records(str(tmp_path / 'r.tfrecord'))
   config = _pipeline(record_path)
@@ -312,8 +298,8 @@ def test_config_and_data_mismatches_are_clear(tmp_path):
   label_map_path = str(tmp_path / 'label_map.pbtxt')
   label_map_util.save_label_map(['x', 'y'], label_map_path)
   config.train_input_reader.label_map_path = label_map_path
-  with pytest.raises(ValueError, match='label map .* has 2 classes but '
-                     'model.tal_net.num_classes is 3'):
+  with pytest.raises(ValueError, match='label map .* has 2 classes but the '
+                     'model config has num_classes 3'):
     inputs.train_input(config.train_config, config.train_input_reader,
                        config.model)
 
@@ -326,12 +312,6 @@ def test_config_and_data_mismatches_are_clear(tmp_path):
   config = _pipeline(corrupt_path)
   with pytest.raises(ValueError, match='record file .*corrupt.tfrecord is '
                      'unreadable, corrupt or not a TFRecord file'):
-    inputs.train_input(config.train_config, config.train_input_reader,
-                       config.model)
-
-  config = _pipeline(record_path)
-  config.model.tal_net.ClearField('streams')
-  with pytest.raises(ValueError, match='model.tal_net.streams is empty'):
     inputs.train_input(config.train_config, config.train_input_reader,
                        config.model)
 

@@ -56,11 +56,6 @@ def test_pairwise_iou_matrix_and_tensor_form_agree():
   iou = ops.pairwise_iou(_sl(seg1), _sl(seg2)).numpy()
   assert iou.shape == (5, 7)
   np.testing.assert_allclose(iou, expected, rtol=1e-5, atol=1e-6)
-  batched = ops.pairwise_iou_tensors(
-      tf.constant(np.stack([seg1, seg1]), tf.float32),
-      tf.constant(np.stack([seg2, seg2]), tf.float32)).numpy()
-  assert batched.shape == (2, 5, 7)
-  np.testing.assert_allclose(batched[1], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_clip_to_window_filters_and_keeps_fields():
@@ -78,15 +73,7 @@ def test_clip_to_window_filters_and_keeps_fields():
                               [4.0, 6.0]])
 
 
-def test_prune_small_segments():
-  segments = _sl([[0.0, 1.0], [2.0, 4.0], [5.0, 5.5], [6.0, 9.0]])
-  segments.add_field('labels', tf.constant([1, 2, 3, 4]))
-  pruned = ops.prune_small_segments(segments, 2.0)
-  np.testing.assert_allclose(pruned.get().numpy(), [[2.0, 4.0], [6.0, 9.0]])
-  np.testing.assert_array_equal(pruned.get_field('labels').numpy(), [2, 4])
-
-
-def test_gather_and_boolean_mask():
+def test_gather_keeps_fields():
   segments = _sl([[0.0, 1.0], [2.0, 4.0], [5.0, 8.0]])
   segments.add_field('scores', tf.constant([0.5, 0.6, 0.7]))
   segments.add_field('labels', tf.constant([1, 2, 3]))
@@ -97,22 +84,6 @@ def test_gather_and_boolean_mask():
                              [0.7, 0.5, 0.7])
   only_scores = ops.gather(segments, tf.constant([1]), fields=['scores'])
   assert only_scores.get_extra_fields() == ['scores']
-  masked = ops.boolean_mask(segments, tf.constant([True, False, True]))
-  np.testing.assert_allclose(masked.get().numpy(), [[0.0, 1.0], [5.0, 8.0]])
-  np.testing.assert_array_equal(masked.get_field('labels').numpy(), [1, 3])
-
-
-def test_sort_by_field_descending_ascending_and_stable():
-  segments = _sl([[0.0, 1.0], [1.0, 2.0], [2.0, 3.0], [3.0, 4.0]])
-  segments.add_field('scores', tf.constant([0.2, 0.9, 0.2, 0.5]))
-  descending = ops.sort_by_field(segments, 'scores')
-  np.testing.assert_allclose(descending.get().numpy()[:, 0],
-                             [1.0, 3.0, 0.0, 2.0])
-  np.testing.assert_allclose(descending.get_field('scores').numpy(),
-                             [0.9, 0.5, 0.2, 0.2])
-  ascending = ops.sort_by_field(segments, 'scores', descending=False)
-  np.testing.assert_allclose(ascending.get().numpy()[:, 0],
-                             [0.0, 2.0, 3.0, 1.0])
 
 
 def test_concatenate_keeps_common_fields():

@@ -102,46 +102,6 @@ def test_shape_mismatch_errors():
     _assigner().assign(_sl(ANCHORS), _sl(GROUNDTRUTH), LABELS[:1], BACKGROUND)
 
 
-def test_batch_assign_targets_stacks_per_video_results():
-  assigner = _assigner()
-  anchors = _sl(ANCHORS)
-  results = target_assigner_lib.batch_assign_targets(
-      assigner, anchors, [_sl(GROUNDTRUTH), _sl(np.zeros([0, 2]))],
-      [tf.constant(LABELS), tf.zeros([0, 3])], BACKGROUND)
-  cls_targets, cls_weights, reg_targets, reg_weights, matches = results
-  assert cls_targets.shape.as_list() == [2, 5, 3]
-  assert cls_weights.shape.as_list() == [2, 5]
-  assert reg_targets.shape.as_list() == [2, 5, 2]
-  assert reg_weights.shape.as_list() == [2, 5]
-  assert len(matches) == 2
-  np.testing.assert_allclose(reg_weights.numpy(), [[1, 0, 1, 0, 0],
-                                                   [0, 0, 0, 0, 0]])
-  np.testing.assert_allclose(cls_weights.numpy(), [[1, 0, 1, 1, 1],
-                                                   [1, 1, 1, 1, 1]])
-  np.testing.assert_allclose(reg_targets.numpy()[0, 2], ANCHOR2_TARGET,
-                             atol=1e-6)
-  np.testing.assert_allclose(cls_targets.numpy()[1], [BACKGROUND] * 5)
-  # A list of per-video anchors and tensors for ground truth work too.
-  per_video = target_assigner_lib.batch_assign_targets(
-      assigner, [anchors, anchors],
-      [tf.constant(GROUNDTRUTH), tf.constant(GROUNDTRUTH[:1])],
-      [tf.constant(LABELS), tf.constant(LABELS[:1])], BACKGROUND,
-      groundtruth_weights_list=[tf.ones([2]), tf.ones([1])])
-  np.testing.assert_allclose(per_video[3].numpy(), [[1, 0, 1, 0, 0],
-                                                    [1, 0, 0, 0, 0]])
-
-
-def test_batch_assign_targets_length_errors():
-  with pytest.raises(ValueError, match='anchors_batch has 1 entries'):
-    target_assigner_lib.batch_assign_targets(
-        _assigner(), [_sl(ANCHORS)], [_sl(GROUNDTRUTH)] * 2, [LABELS] * 2,
-        BACKGROUND)
-  with pytest.raises(ValueError, match='groundtruth_labels_list'):
-    target_assigner_lib.batch_assign_targets(
-        _assigner(), _sl(ANCHORS), [_sl(GROUNDTRUTH)] * 2, [LABELS],
-        BACKGROUND)
-
-
 def test_graph_mode_unknown_sizes():
   assigner = _assigner()
   generator = (

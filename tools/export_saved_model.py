@@ -42,10 +42,8 @@ def main(unused_argv):
       if checkpoint is None:
         raise ValueError('--checkpoint_dir: no checkpoint in %s' %
                          FLAGS.checkpoint_dir)
-    configs = config_util.get_configs_from_pipeline_file(
-        FLAGS.pipeline_config_path, config_override=FLAGS.config_override)
-    pipeline = config_util.create_pipeline_proto_from_configs(configs)
-    config_util.validate_pipeline_config(pipeline, FLAGS.pipeline_config_path)
+    pipeline = config_util.load_pipeline(FLAGS.pipeline_config_path,
+                                         override=FLAGS.config_override)
     path = exporter.export_inference_graph(
         FLAGS.input_type, pipeline, checkpoint, FLAGS.output_directory,
         version=FLAGS.version)

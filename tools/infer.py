@@ -19,8 +19,10 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
+from tal_detection import exporter
 from tal_detection.dataset_tools import feature_util
 from tal_detection.utils import config_util
+from tal_detection.utils import io_util
 from tal_detection.utils import label_map_util
 from tal_detection.utils import visualization_utils
 
@@ -44,17 +46,6 @@ FLAGS = flags.FLAGS
 _PREFIX = 'features_'  # the exporter's input names: features_<stream>
 
 
-def resolve_saved_model_dir(path):
-  """The folder holding saved_model.pb (path itself or its newest version)."""
-  if tf.io.gfile.exists(os.path.join(path, 'saved_model.pb')):
-    return path
-  versions = [d for d in tf.io.gfile.listdir(path) if d.strip('/').isdigit()]
-  if not versions:
-    raise ValueError('--saved_model_dir: no saved_model.pb in %s nor in a '
-                     'version folder below it' % path)
-  return os.path.join(path, max(versions, key=lambda d: int(d.strip('/'))))
-
-
 def exported_streams(export_dir):
   """[(stream name, feature dim)] in config order, from the exported config.
 
@@ -66,8 +57,8 @@ def exported_streams(export_dir):
     raise ValueError('--saved_model_dir: no pipeline.config beside the '
                      'SavedModel in %s (export with '
                      'tools/export_saved_model.py)' % export_dir)
-  model_config = config_util.read_pipeline_config(path).model
-  return [(s.name, s.feature_dim) for s in model_config.tal_net.streams]
+  return config_util.get_stream_specs(
+      config_util.read_pipeline_config(path).model)
 
 
 def video_files(features, layout, stream_names):
@@ -113,7 +104,10 @@ def main(unused_argv):
     if not FLAGS.saved_model_dir or not FLAGS.features or not FLAGS.output:
       raise ValueError('--saved_model_dir, --features and --output are '
                        'required')
-    model_dir = resolve_saved_model_dir(FLAGS.saved_model_dir)
+    try:
+      model_dir = exporter.resolve_version_dir(FLAGS.saved_model_dir)
+    except ValueError as e:
+      raise ValueError('--saved_model_dir: %s' % e) from None
     label_map_path = FLAGS.label_map_path or os.path.join(
         os.path.dirname(model_dir.rstrip('/')), 'label_map.pbtxt')
     if FLAGS.label_map_path and not os.path.exists(label_map_path):
@@ -140,10 +134,8 @@ def main(unused_argv):
           for s, e, c, p in detections]
     payload = {'version': 'tal-detection', 'results': results,
                'external_data': {}}
-    tmp = FLAGS.output + '.tmp'
-    with open(tmp, 'w') as f:
+    with io_util.atomic_open(FLAGS.output) as f:
       json.dump(payload, f)
-    os.replace(tmp, FLAGS.output)
     if FLAGS.plot:
       single = len(timelines) == 1 and os.path.isfile(FLAGS.features)
       if not single:
@@ -153,7 +145,7 @@ def main(unused_argv):
                                                       video_id + '.png')
         png = visualization_utils.timeline_png(video_id, None, [], detections,
                                                names)
-        with open(path, 'wb') as f:
+        with io_util.atomic_open(path, 'wb') as f:
           f.write(png)
   except (ValueError, OSError, config_util.ConfigError) as e:
     print('error: %s' % str(e).strip().splitlines()[0], file=sys.stderr)

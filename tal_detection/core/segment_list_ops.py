@@ -36,21 +36,6 @@ def pairwise_iou(segments1, segments2):
                   tf.zeros_like(inter))
 
 
-def pairwise_iou_tensors(segments1, segments2):
-  """tIoU [..., N, M] of raw [..., N, 2] and [..., M, 2] segment tensors.
-
-  The batched form of pairwise_iou, for callers that hold tensors (e.g. NMS).
-  """
-  s1, e1 = segments1[..., 0], segments1[..., 1]
-  s2, e2 = segments2[..., 0], segments2[..., 1]
-  inter = tf.maximum(
-      tf.minimum(e1[..., :, None], e2[..., None, :]) -
-      tf.maximum(s1[..., :, None], s2[..., None, :]), 0.0)
-  union = (e1 - s1)[..., :, None] + (e2 - s2)[..., None, :] - inter
-  return tf.where(union > 0.0, inter / tf.maximum(union, 1e-12),
-                  tf.zeros_like(inter))
-
-
 def clip_to_window(segments, window, filter_nonoverlapping=True):
   """Clips segments to window [start, end]; optionally drops empty results.
 
@@ -75,12 +60,6 @@ def clip_to_window(segments, window, filter_nonoverlapping=True):
   return clipped
 
 
-def prune_small_segments(segments, min_length):
-  """Keeps segments whose length is at least min_length."""
-  keep = tf.reshape(tf.where(length(segments) >= min_length), [-1])
-  return gather(segments, keep)
-
-
 def gather(segments, indices, fields=None):
   """Gathers segments (and the given fields, default all) by int indices."""
   indices = tf.cast(indices, tf.int32)
@@ -90,19 +69,6 @@ def gather(segments, indices, fields=None):
   for field in fields:
     result.add_field(field, tf.gather(segments.get_field(field), indices))
   return result
-
-
-def boolean_mask(segments, mask, fields=None):
-  """Keeps the segments where mask [N] is true."""
-  return gather(segments, tf.reshape(tf.where(mask), [-1]), fields)
-
-
-def sort_by_field(segments, field, descending=True):
-  """Sorts a SegmentList by a rank-1 field (stable)."""
-  values = segments.get_field(field)
-  order = tf.argsort(values, direction='DESCENDING' if descending else
-                     'ASCENDING', stable=True)
-  return gather(segments, order)
 
 
 def concatenate(segment_lists, fields=None):

@@ -1,21 +1,19 @@
-"""Pipeline config utilities: read, override, save and validate (OD API style).
+"""Pipeline config utilities: read, override, save (OD API style), one entry.
 
 A pipeline config is a text-format `TrainEvalPipelineConfig`
-(protos/pipeline.proto). Typical use, as in the OD API's model_main:
+(protos/pipeline.proto). Every tool reads one the same way:
 
-  configs = config_util.get_configs_from_pipeline_file(
-      FLAGS.pipeline_config_path, config_override=FLAGS.config_override)
-  configs = config_util.override_input_paths(
-      configs, train_input_path=FLAGS.train_input_path,
-      eval_input_path=FLAGS.eval_input_path,
-      label_map_path=FLAGS.label_map_path)   # None keeps the config's value
-  pipeline = config_util.create_pipeline_proto_from_configs(configs)
-  config_util.validate_pipeline_config(pipeline, FLAGS.pipeline_config_path)
+  pipeline = config_util.load_pipeline(
+      FLAGS.pipeline_config_path,
+      override_files=FLAGS.config_override_file,   # e.g. an ablation fragment
+      override=FLAGS.config_override,
+      train_input_path=FLAGS.train_input_path)     # None keeps the config's
   config_util.save_pipeline_config(pipeline, FLAGS.model_dir)
 
-Reading does not validate (so that command-line overrides can still complete a
-config, e.g. its input paths); call `validate_pipeline_config` on the final
-proto. Every problem is reported as a `ConfigError` (a ValueError) whose message
+load_pipeline validates the effective config (tal_detection/utils/
+config_validation.py holds the rules); the lower-level read_pipeline_config
+and merge_config_override do not, so overrides can still complete a config.
+Every problem is reported as a `ConfigError` (a ValueError) whose message
 is ONE line:
 
   <file>: line L col C: <protobuf's parser message>   (text that does not parse,
@@ -34,33 +32,23 @@ change one element of a repeated field, restate the whole list. Setting a member
 of a oneof (e.g. another optimizer) clears the config's other member. The
 fragment is parsed strictly: unknown fields, a singular field given twice or
 two members of one oneof are errors.
-
-Validation choices worth knowing (see validate_pipeline_config for the list):
-  * A single stream ignores `fusion`: LATE (the default) and EARLY both mean
-    "one pipeline on that stream", so EARLY with one stream is accepted.
-  * Hyperparams whose `op` is set must name the op of the layers they drive
-    (CONV for feature reduction and SPN convs, FC for second-stage FCs);
-    leaving `op` out is fine (the builder then scopes both).
-  * The input readers and eval_config are optional (export-only configs), but a
-    reader that is present must name at least one input path.
 """
-import math
 import os
 import re
 
 from google.protobuf import descriptor
 from google.protobuf import text_format
 
-from tal_detection.protos import eval_pb2
-from tal_detection.protos import hyperparams_pb2
-from tal_detection.protos import input_reader_pb2
-from tal_detection.protos import model_pb2
 from tal_detection.protos import pipeline_pb2
-from tal_detection.protos import post_processing_pb2
-from tal_detection.protos import train_pb2
+from tal_detection.utils import config_validation
 from tal_detection.utils import io_util
 
 PIPELINE_CONFIG_FILENAME = 'pipeline.config'
+
+# Re-exported: callers catch config_util.ConfigError and validate through here.
+ConfigError = config_validation.ConfigError
+validate_pipeline_config = config_validation.validate_pipeline_config
+_one_line = config_validation.one_line
 
 # Keys of the configs dictionary and the pipeline fields they map to.
 _CONFIG_KEY_TO_PIPELINE_FIELD = (
@@ -70,34 +58,14 @@ _CONFIG_KEY_TO_PIPELINE_FIELD = (
     ('eval_config', 'eval_config'),
     ('eval_input_config', 'eval_input_reader'),
 )
-_CONFIG_KEY_TO_TYPE = {
-    'model': model_pb2.DetectionModel,
-    'train_config': train_pb2.TrainConfig,
-    'train_input_config': input_reader_pb2.InputReader,
-    'eval_config': eval_pb2.EvalConfig,
-    'eval_input_config': input_reader_pb2.InputReader,
-}
 
 # Keys accepted by merge_external_params_with_configs (values None are skipped).
 EXTERNAL_PARAM_KEYS = ('train_input_path', 'eval_input_path', 'label_map_path',
                        'num_train_steps', 'train_steps', 'batch_size',
                        'sample_1_of_n_eval_examples')
 
-_FINE_TUNE_CHECKPOINT_TYPES = ('detection', 'feature_reduction')
-_METRICS_SETS = ('detection_metrics', 'proposal_metrics')
-# Stream names become record keys (features/<name>) and variable scopes.
-_STREAM_NAME_PATTERN = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]*$')
 # ParseError messages start with "line:column : " (or "line : ").
 _PARSE_LOCATION_PREFIX = re.compile(r'^\d+(?::\d+)? : ')
-
-
-class ConfigError(ValueError):
-  """A pipeline config that cannot be used. str() is one line naming the file."""
-
-
-def _one_line(text):
-  """Collapses newlines (and runs of whitespace around them) into spaces."""
-  return re.sub(r'\s*[\r\n]+\s*', ' ', str(text)).strip()
 
 
 # ----------------------------------------------------------------------------
@@ -231,55 +199,6 @@ def create_configs_from_pipeline_proto(pipeline_config):
   """
   return {key: getattr(pipeline_config, field)
           for key, field in _CONFIG_KEY_TO_PIPELINE_FIELD}
-
-
-def get_configs_from_pipeline_file(pipeline_config_path, config_override=None):
-  """Reads a pipeline config file (plus an optional override) into a dict.
-
-  Args:
-    pipeline_config_path: path of a text-format TrainEvalPipelineConfig.
-    config_override: optional text-format TrainEvalPipelineConfig fragment
-      merged on top (repeated fields replaced; see the module docstring).
-
-  Returns:
-    Dict with keys 'model', 'train_config', 'train_input_config',
-    'eval_config', 'eval_input_config'.
-
-  Raises:
-    ConfigError: if the file is missing or unreadable, or the file or the
-      override does not parse. The result is not validated.
-  """
-  pipeline_config = read_pipeline_config(pipeline_config_path)
-  if config_override:
-    merge_config_override(pipeline_config, config_override)
-  return create_configs_from_pipeline_proto(pipeline_config)
-
-
-def create_pipeline_proto_from_configs(configs):
-  """Builds a TrainEvalPipelineConfig (a copy) from a configs dictionary.
-
-  Args:
-    configs: dict as returned by get_configs_from_pipeline_file; missing keys
-      and empty messages are left out of the pipeline.
-
-  Returns:
-    A new pipeline_pb2.TrainEvalPipelineConfig.
-
-  Raises:
-    ValueError: if a value is not the message type its key expects.
-  """
-  pipeline_config = pipeline_pb2.TrainEvalPipelineConfig()
-  for key, field in _CONFIG_KEY_TO_PIPELINE_FIELD:
-    config = configs.get(key)
-    if config is None:
-      continue
-    expected_type = _CONFIG_KEY_TO_TYPE[key]
-    if not isinstance(config, expected_type):
-      raise ValueError('configs[%r] must be a %s, got %s' %
-                       (key, expected_type.__name__, type(config).__name__))
-    if config.ListFields():
-      getattr(pipeline_config, field).CopyFrom(config)
-  return pipeline_config
 
 
 def save_pipeline_config(pipeline_config, directory):
@@ -421,17 +340,11 @@ def update_input_path(input_reader_config, input_path):
   reader.input_path.extend(paths)
 
 
-def update_label_map_path(configs, label_map_path):
-  """Sets label_map_path of both the train and the eval input readers."""
-  configs['train_input_config'].label_map_path = label_map_path
-  configs['eval_input_config'].label_map_path = label_map_path
-
-
 def merge_external_params_with_configs(configs, kwargs_dict=None):
   """Applies command-line parameters on top of a configs dictionary.
 
   Args:
-    configs: dict from get_configs_from_pipeline_file, modified in place.
+    configs: dict from create_configs_from_pipeline_proto, modified in place.
     kwargs_dict: {key: value}; None values are ignored, so flags can be passed
       through unconditionally. Keys:
         train_input_path / eval_input_path: str or list of str, replacing the
@@ -455,7 +368,8 @@ def merge_external_params_with_configs(configs, kwargs_dict=None):
     elif key == 'eval_input_path':
       update_input_path(configs['eval_input_config'], value)
     elif key == 'label_map_path':
-      update_label_map_path(configs, value)
+      configs['train_input_config'].label_map_path = value
+      configs['eval_input_config'].label_map_path = value
     elif key in ('num_train_steps', 'train_steps'):
       configs['train_config'].num_steps = _non_negative_int(key, value)
     elif key == 'batch_size':
@@ -469,514 +383,7 @@ def merge_external_params_with_configs(configs, kwargs_dict=None):
   return configs
 
 
-def override_input_paths(configs, train_input_path=None, eval_input_path=None,
-                         label_map_path=None):
-  """model_main's --train_input_path / --eval_input_path / --label_map_path.
-
-  Args:
-    configs: dict from get_configs_from_pipeline_file, modified in place.
-    train_input_path: str or list of str replacing the train records; None
-      keeps the config's.
-    eval_input_path: likewise for the eval records.
-    label_map_path: label map set on both readers; None keeps the config's.
-
-  Returns:
-    configs.
-
-  Raises:
-    ValueError: for an empty path list.
-  """
-  return merge_external_params_with_configs(
-      configs, {'train_input_path': train_input_path,
-                'eval_input_path': eval_input_path,
-                'label_map_path': label_map_path})
-
-
 def _non_negative_int(key, value):
   if isinstance(value, bool) or int(value) != value or value < 0:
     raise ValueError('%s must be a non-negative integer, got %r' % (key, value))
   return int(value)
-
-
-# ----------------------------------------------------------------------------
-# Validation.
-
-
-def _fmt(value):
-  """Numbers as a person would write them (float32 0.699999988 -> 0.7)."""
-  if isinstance(value, float):
-    return '%g' % value
-  return repr(value) if isinstance(value, str) else str(value)
-
-
-class _Checker(object):
-  """Raises ConfigError "<path>: <field>: <why>" for the first problem found."""
-
-  def __init__(self, path):
-    self._path = path
-
-  def fail(self, field, why):
-    raise ConfigError('%s: %s: %s' % (self._path, field, _one_line(why)))
-
-  def at_least(self, value, field, minimum):
-    if not value >= minimum:
-      self.fail(field, 'must be >= %s, got %s' % (_fmt(minimum), _fmt(value)))
-
-  def interval(self, value, field, low, high, low_open=False, high_open=False):
-    """value must lie in the interval; NaN and infinities always fail."""
-    ok = math.isfinite(value)
-    if low is not None:
-      ok = ok and (value > low if low_open else value >= low)
-    if high is not None:
-      ok = ok and (value < high if high_open else value <= high)
-    if ok:
-      return
-    if low is None and high is None:
-      rule = 'finite'
-    elif low is not None and high is not None:
-      rule = 'in %s%s, %s%s' % ('(' if low_open else '[', _fmt(low),
-                                _fmt(high), ')' if high_open else ']')
-    elif low is not None:
-      rule = '%s %s' % ('>' if low_open else '>=', _fmt(low))
-    else:
-      rule = '%s %s' % ('<' if high_open else '<=', _fmt(high))
-    self.fail(field, 'must be %s, got %s' % (rule, _fmt(value)))
-
-  def finite(self, value, field):
-    self.interval(value, field, None, None)
-
-  def positive(self, value, field):
-    self.interval(value, field, 0.0, None, low_open=True)
-
-  def non_negative(self, value, field):
-    self.interval(value, field, 0.0, None)
-
-  def unit(self, value, field):
-    self.interval(value, field, 0.0, 1.0)
-
-  def fraction(self, value, field):
-    self.interval(value, field, 0.0, 1.0, low_open=True)
-
-  def unique(self, values, field, what):
-    seen = set()
-    for i, value in enumerate(values):
-      if value in seen:
-        self.fail('%s[%d]' % (field, i), 'duplicate %s %s' % (what, _fmt(value)))
-      seen.add(value)
-
-
-def validate_pipeline_config(pipeline_config, path='<config>'):
-  """Checks a pipeline config for missing or inconsistent values.
-
-  Rules (each failure names the full field path and why):
-    model: must hold tal_net. tal_net: num_classes set and >= 1; one or two
-    streams, each with a unique name (letters, digits, _ . -) and
-    feature_dim >= 1 (with one stream `fusion` is ignored, EARLY included);
-    feature_reduction_depth, segment_proposal_network.depth,
-    second_stage_fc_depth >= 1; hyperparams with an explicit `op` must match
-    the layers they drive, regularizer weights >= 0, initializer stddev and
-    factor > 0, batch-norm decay in [0, 1] and epsilon > 0; an anchor generator
-    with non-empty, positive, distinct scales and stride > 0; box coder scales
-    > 0; argmax matcher thresholds in [0, 1] with unmatched <= matched;
-    minibatch / batch sizes >= 1; balance fractions in (0, 1]; NMS tIoU and
-    score thresholds in [0, 1] (second-stage score threshold only >= 0 with
-    the IDENTITY converter); first_stage_max_proposals >= 1 and >=
-    second_stage_batch_size; max detections >= 1; loss weights >= 0, smooth-L1
-    delta and logit scales > 0; initial_crop_size, maxpool kernel and stride
-    >= 1 with initial_crop_size >= maxpool_kernel_size; soi_context_ratio >= 0;
-    max_train_length >= 0 and, when > 0, >= the largest anchor scale.
-    train_config: present, batch_size >= 1, an optimizer with a learning rate
-    (rates > 0; decay steps >= 1; manual steps strictly increasing; cosine
-    total_steps > warmup + hold, warmup rate <= base), Adam betas in [0, 1),
-    momentum in [0, 1), epsilons > 0, moving-average decay in (0, 1),
-    gradient_clipping_by_norm >= 0, a known fine_tune_checkpoint_type, regexes
-    that compile, keep_checkpoint_every_n_hours > 0, save_checkpoints_steps
-    >= 1.
-    Input readers (optional): a tf_record_input_reader with non-empty paths,
-    sample_1_of_n_examples, num_readers, read_block_length,
-    num_parallel_map_calls >= 1, shuffle buffers >= 1 when shuffling.
-    eval_config (optional): batch_size >= 1, known metrics_set names, tIoU
-    thresholds in (0, 1] and distinct, AN values >= 1 and distinct;
-    use_moving_averages only if training keeps them.
-
-  Args:
-    pipeline_config: pipeline_pb2.TrainEvalPipelineConfig.
-    path: how the error names the config (usually its file path).
-
-  Raises:
-    ConfigError: one line "<path>: <field path>: <why>" for the first problem.
-  """
-  check = _Checker(path)
-  if not isinstance(pipeline_config, pipeline_pb2.TrainEvalPipelineConfig):
-    raise ConfigError('%s: expected a TrainEvalPipelineConfig, got %s' %
-                      (path, type(pipeline_config).__name__))
-  if not pipeline_config.HasField('model'):
-    check.fail('model', 'missing; a pipeline needs model { tal_net { ... } }')
-  if pipeline_config.model.WhichOneof('model') != 'tal_net':
-    check.fail('model', 'names no meta-architecture; expected tal_net { ... }')
-  _validate_tal_net(check, pipeline_config.model.tal_net, 'model.tal_net')
-
-  if not pipeline_config.HasField('train_config'):
-    check.fail('train_config', 'missing; it must at least name an optimizer')
-  _validate_train_config(check, pipeline_config.train_config, 'train_config')
-
-  for field in ('train_input_reader', 'eval_input_reader'):
-    if pipeline_config.HasField(field):
-      _validate_input_reader(check, getattr(pipeline_config, field), field)
-
-  if pipeline_config.HasField('eval_config'):
-    _validate_eval_config(check, pipeline_config.eval_config, 'eval_config')
-    if (pipeline_config.eval_config.use_moving_averages and
-        not pipeline_config.train_config.optimizer.use_moving_average):
-      check.fail('eval_config.use_moving_averages',
-                 'true, but train_config.optimizer.use_moving_average is false:'
-                 ' training keeps no moving averages to evaluate')
-
-
-def _validate_tal_net(check, config, prefix):
-  """Rules for model.tal_net."""
-  f = lambda name: '%s.%s' % (prefix, name)  # pylint: disable=unnecessary-lambda-assignment
-
-  if not config.HasField('num_classes'):
-    check.fail(f('num_classes'),
-               'missing; set the number of action classes (background '
-               'excluded)')
-  check.at_least(config.num_classes, f('num_classes'), 1)
-
-  # Streams.
-  if not config.streams:
-    check.fail(f('streams'),
-               'none given; one or two are required, e.g. streams { name: '
-               '"rgb" feature_dim: 1024 }')
-  if len(config.streams) > 2:
-    check.fail(f('streams'), '%d streams given; TAL-Net takes one or two '
-               '(e.g. rgb and flow)' % len(config.streams))
-  names = []
-  for i, stream in enumerate(config.streams):
-    field = '%s[%d]' % (f('streams'), i)
-    if not stream.name:
-      check.fail(field + '.name', 'missing; name the stream (e.g. "rgb" or '
-                 '"flow"), as its features are stored in the records')
-    if not _STREAM_NAME_PATTERN.match(stream.name):
-      check.fail(field + '.name', '%r may only contain letters, digits, '
-                 '"_", "." and "-" (and must not start with "." or "-")' %
-                 stream.name)
-    if stream.name in names:
-      check.fail(field + '.name', 'duplicate stream name %r' % stream.name)
-    names.append(stream.name)
-    check.at_least(stream.feature_dim, field + '.feature_dim', 1)
-
-  check.at_least(config.feature_reduction_depth, f('feature_reduction_depth'), 1)
-  _validate_hyperparams(check, config, 'feature_reduction_hyperparams', prefix,
-                        hyperparams_pb2.Hyperparams.CONV)
-
-  # Segment Proposal Network.
-  spn = config.segment_proposal_network
-  check.at_least(spn.depth, f('segment_proposal_network.depth'), 1)
-  _validate_hyperparams(check, spn, 'conv_hyperparams',
-                        f('segment_proposal_network'),
-                        hyperparams_pb2.Hyperparams.CONV)
-
-  # Anchors.
-  anchor_field = f('first_stage_anchor_generator')
-  if (not config.HasField('first_stage_anchor_generator') or
-      config.first_stage_anchor_generator.WhichOneof(
-          'anchor_generator_oneof') is None):
-    check.fail(anchor_field, 'missing; e.g. multiscale_temporal_anchor_generator'
-               ' { scales: 1 scales: 2 scales: 3 ... scales: 16 }')
-  generator = config.first_stage_anchor_generator.multiscale_temporal_anchor_generator
-  generator_field = anchor_field + '.multiscale_temporal_anchor_generator'
-  if not generator.scales:
-    check.fail(generator_field + '.scales',
-               'empty; give at least one anchor scale in feature steps '
-               '(paper: 1 2 3 4 5 6 8 11 16)')
-  for i, scale in enumerate(generator.scales):
-    check.positive(scale, '%s.scales[%d]' % (generator_field, i))
-  check.unique(list(generator.scales), generator_field + '.scales', 'scale')
-  check.positive(generator.stride, generator_field + '.stride')
-  check.finite(generator.offset, generator_field + '.offset')
-  largest_scale = max(generator.scales)
-
-  if config.box_coder.HasField('center_length_box_coder'):
-    coder = config.box_coder.center_length_box_coder
-    coder_field = f('box_coder.center_length_box_coder')
-    check.positive(coder.center_scale, coder_field + '.center_scale')
-    check.positive(coder.length_scale, coder_field + '.length_scale')
-
-  # First stage.
-  _validate_matcher(check, config, 'first_stage_matcher', prefix)
-  check.at_least(config.first_stage_minibatch_size,
-                 f('first_stage_minibatch_size'), 1)
-  check.fraction(config.first_stage_positive_balance_fraction,
-                 f('first_stage_positive_balance_fraction'))
-  check.unit(config.first_stage_nms_iou_threshold,
-             f('first_stage_nms_iou_threshold'))
-  check.unit(config.first_stage_nms_score_threshold,
-             f('first_stage_nms_score_threshold'))
-  check.at_least(config.first_stage_max_proposals,
-                 f('first_stage_max_proposals'), 1)
-  _validate_loss(check, config.first_stage_loss, f('first_stage_loss'))
-
-  # SoI pooling.
-  check.at_least(config.initial_crop_size, f('initial_crop_size'), 1)
-  check.at_least(config.maxpool_kernel_size, f('maxpool_kernel_size'), 1)
-  check.at_least(config.maxpool_stride, f('maxpool_stride'), 1)
-  if config.initial_crop_size < config.maxpool_kernel_size:
-    check.fail(f('initial_crop_size'),
-               '%d is smaller than maxpool_kernel_size (%d): SoI pooling would '
-               'produce no bins' % (config.initial_crop_size,
-                                    config.maxpool_kernel_size))
-  check.non_negative(config.soi_context_ratio, f('soi_context_ratio'))
-
-  # Second stage.
-  check.at_least(config.second_stage_fc_depth, f('second_stage_fc_depth'), 1)
-  _validate_hyperparams(check, config, 'second_stage_fc_hyperparams', prefix,
-                        hyperparams_pb2.Hyperparams.FC)
-  _validate_matcher(check, config, 'second_stage_matcher', prefix)
-  check.at_least(config.second_stage_batch_size,
-                 f('second_stage_batch_size'), 1)
-  if config.second_stage_batch_size > config.first_stage_max_proposals:
-    check.fail(f('second_stage_batch_size'),
-               '%d is larger than first_stage_max_proposals (%d): the second '
-               'stage samples its minibatch from the proposals' %
-               (config.second_stage_batch_size,
-                config.first_stage_max_proposals))
-  check.fraction(config.second_stage_balance_fraction,
-                 f('second_stage_balance_fraction'))
-  _validate_post_processing(check, config.second_stage_post_processing,
-                            f('second_stage_post_processing'))
-  _validate_loss(check, config.second_stage_loss, f('second_stage_loss'))
-
-  check.at_least(config.max_train_length, f('max_train_length'), 0)
-  if 0 < config.max_train_length < largest_scale:
-    check.fail(f('max_train_length'),
-               '%d is shorter than the largest anchor scale (%s): training '
-               'windows could not hold such anchors (0 keeps whole videos)' %
-               (config.max_train_length, _fmt(largest_scale)))
-
-
-def _validate_hyperparams(check, parent, field_name, prefix, expected_op):
-  """Rules for a Hyperparams field (only when present)."""
-  if not parent.HasField(field_name):
-    return
-  hyperparams = getattr(parent, field_name)
-  field = '%s.%s' % (prefix, field_name)
-  op_name = hyperparams_pb2.Hyperparams.Op.Name
-  if hyperparams.HasField('op') and hyperparams.op != expected_op:
-    check.fail(field + '.op', 'is %s, but these hyperparams drive %s layers; '
-               'use op: %s or leave op out' %
-               (op_name(hyperparams.op),
-                'conv1d' if expected_op == hyperparams_pb2.Hyperparams.CONV
-                else 'fully connected', op_name(expected_op)))
-  regularizer = hyperparams.regularizer
-  which = regularizer.WhichOneof('regularizer_oneof')
-  if which is not None:
-    check.non_negative(getattr(regularizer, which).weight,
-                       '%s.regularizer.%s.weight' % (field, which))
-  initializer = hyperparams.initializer
-  which = initializer.WhichOneof('initializer_oneof')
-  if which in ('truncated_normal_initializer', 'random_normal_initializer'):
-    config = getattr(initializer, which)
-    check.finite(config.mean, '%s.initializer.%s.mean' % (field, which))
-    check.positive(config.stddev, '%s.initializer.%s.stddev' % (field, which))
-  elif which == 'variance_scaling_initializer':
-    check.positive(initializer.variance_scaling_initializer.factor,
-                   field + '.initializer.variance_scaling_initializer.factor')
-  if hyperparams.HasField('batch_norm'):
-    check.unit(hyperparams.batch_norm.decay, field + '.batch_norm.decay')
-    check.positive(hyperparams.batch_norm.epsilon, field + '.batch_norm.epsilon')
-
-
-def _validate_matcher(check, parent, field_name, prefix):
-  """Rules for an (optional) Matcher field."""
-  if not parent.HasField(field_name):
-    return
-  matcher = getattr(parent, field_name)
-  if matcher.WhichOneof('matcher_oneof') != 'argmax_matcher':
-    return
-  argmax = matcher.argmax_matcher
-  field = '%s.%s.argmax_matcher' % (prefix, field_name)
-  check.unit(argmax.matched_threshold, field + '.matched_threshold')
-  check.unit(argmax.unmatched_threshold, field + '.unmatched_threshold')
-  if (not argmax.ignore_thresholds and
-      argmax.unmatched_threshold > argmax.matched_threshold):
-    check.fail(field + '.unmatched_threshold',
-               '%s is larger than matched_threshold (%s)' %
-               (_fmt(argmax.unmatched_threshold),
-                _fmt(argmax.matched_threshold)))
-
-
-def _validate_loss(check, loss, field):
-  """Rules for a Loss message."""
-  check.non_negative(loss.classification_weight,
-                     field + '.classification_weight')
-  check.non_negative(loss.localization_weight, field + '.localization_weight')
-  if loss.classification_loss.HasField('weighted_softmax'):
-    check.positive(loss.classification_loss.weighted_softmax.logit_scale,
-                   field + '.classification_loss.weighted_softmax.logit_scale')
-  if loss.localization_loss.HasField('weighted_smooth_l1'):
-    check.positive(loss.localization_loss.weighted_smooth_l1.delta,
-                   field + '.localization_loss.weighted_smooth_l1.delta')
-
-
-def _validate_post_processing(check, post_processing, field):
-  """Rules for the second stage's PostProcessing message."""
-  nms = post_processing.batch_non_max_suppression
-  nms_field = field + '.batch_non_max_suppression'
-  check.unit(nms.iou_threshold, nms_field + '.iou_threshold')
-  if (post_processing.score_converter ==
-      post_processing_pb2.PostProcessing.IDENTITY):
-    check.non_negative(nms.score_threshold, nms_field + '.score_threshold')
-  else:
-    check.unit(nms.score_threshold, nms_field + '.score_threshold')
-  check.at_least(nms.max_detections_per_class,
-                 nms_field + '.max_detections_per_class', 1)
-  check.at_least(nms.max_total_detections,
-                 nms_field + '.max_total_detections', 1)
-  check.positive(post_processing.logit_scale, field + '.logit_scale')
-
-
-def _validate_train_config(check, config, prefix):
-  """Rules for train_config."""
-  f = lambda name: '%s.%s' % (prefix, name)  # pylint: disable=unnecessary-lambda-assignment
-  check.at_least(config.batch_size, f('batch_size'), 1)
-
-  optimizer = config.optimizer
-  which = optimizer.WhichOneof('optimizer')
-  if which is None:
-    check.fail(f('optimizer'), 'missing; set adam_optimizer, '
-               'momentum_optimizer or rms_prop_optimizer')
-  optimizer_field = f('optimizer.' + which)
-  chosen = getattr(optimizer, which)
-  if which == 'adam_optimizer':
-    check.interval(chosen.beta1, optimizer_field + '.beta1', 0.0, 1.0,
-                   high_open=True)
-    check.interval(chosen.beta2, optimizer_field + '.beta2', 0.0, 1.0,
-                   high_open=True)
-    check.positive(chosen.epsilon, optimizer_field + '.epsilon')
-  elif which == 'momentum_optimizer':
-    check.interval(chosen.momentum_optimizer_value,
-                   optimizer_field + '.momentum_optimizer_value', 0.0, 1.0,
-                   high_open=True)
-  elif which == 'rms_prop_optimizer':
-    check.interval(chosen.momentum_optimizer_value,
-                   optimizer_field + '.momentum_optimizer_value', 0.0, 1.0,
-                   high_open=True)
-    check.unit(chosen.decay, optimizer_field + '.decay')
-    check.positive(chosen.epsilon, optimizer_field + '.epsilon')
-  _validate_learning_rate(check, chosen, optimizer_field + '.learning_rate')
-  if optimizer.use_moving_average:
-    check.interval(optimizer.moving_average_decay,
-                   f('optimizer.moving_average_decay'), 0.0, 1.0,
-                   low_open=True, high_open=True)
-
-  check.non_negative(config.gradient_clipping_by_norm,
-                     f('gradient_clipping_by_norm'))
-  if config.fine_tune_checkpoint_type not in _FINE_TUNE_CHECKPOINT_TYPES:
-    check.fail(f('fine_tune_checkpoint_type'), '%r is not one of %s' %
-               (config.fine_tune_checkpoint_type,
-                ', '.join(_FINE_TUNE_CHECKPOINT_TYPES)))
-  for name in ('freeze_variables', 'update_trainable_variables'):
-    for i, pattern in enumerate(getattr(config, name)):
-      try:
-        re.compile(pattern)
-      except re.error as e:
-        check.fail('%s[%d]' % (f(name), i),
-                   '%r is not a valid regular expression (%s)' % (pattern, e))
-  check.positive(config.keep_checkpoint_every_n_hours,
-                 f('keep_checkpoint_every_n_hours'))
-  check.at_least(config.save_checkpoints_steps, f('save_checkpoints_steps'), 1)
-
-
-def _validate_learning_rate(check, optimizer, field):
-  """Rules for an optimizer's LearningRate."""
-  which = (optimizer.learning_rate.WhichOneof('learning_rate')
-           if optimizer.HasField('learning_rate') else None)
-  if which is None:
-    check.fail(field, 'missing; e.g. learning_rate { constant_learning_rate { '
-               'learning_rate: 0.0001 } }')
-  schedule = getattr(optimizer.learning_rate, which)
-  field = '%s.%s' % (field, which)
-  if which == 'constant_learning_rate':
-    check.positive(schedule.learning_rate, field + '.learning_rate')
-  elif which == 'exponential_decay_learning_rate':
-    check.positive(schedule.initial_learning_rate,
-                   field + '.initial_learning_rate')
-    check.at_least(schedule.decay_steps, field + '.decay_steps', 1)
-    check.positive(schedule.decay_factor, field + '.decay_factor')
-    check.non_negative(schedule.min_learning_rate, field + '.min_learning_rate')
-  elif which == 'manual_step_learning_rate':
-    check.positive(schedule.initial_learning_rate,
-                   field + '.initial_learning_rate')
-    previous_step = -1
-    for i, item in enumerate(schedule.schedule):
-      item_field = '%s.schedule[%d]' % (field, i)
-      if item.step <= previous_step:
-        check.fail(item_field + '.step', '%d does not come after the previous '
-                   'step (%d); steps must increase strictly' %
-                   (item.step, previous_step))
-      previous_step = item.step
-      check.non_negative(item.learning_rate, item_field + '.learning_rate')
-    if schedule.warmup and (not schedule.schedule or
-                            schedule.schedule[0].step == 0):
-      check.fail(field + '.warmup', 'needs a first schedule step > 0 to ramp '
-                 'up over')
-  elif which == 'cosine_decay_learning_rate':
-    check.positive(schedule.learning_rate_base, field + '.learning_rate_base')
-    check.non_negative(schedule.warmup_learning_rate,
-                       field + '.warmup_learning_rate')
-    if (schedule.total_steps <=
-        schedule.warmup_steps + schedule.hold_base_rate_steps):
-      check.fail(field + '.total_steps',
-                 '%d must be larger than warmup_steps + hold_base_rate_steps '
-                 '(%d)' % (schedule.total_steps, schedule.warmup_steps +
-                           schedule.hold_base_rate_steps))
-    if (schedule.warmup_steps > 0 and
-        schedule.warmup_learning_rate > schedule.learning_rate_base):
-      check.fail(field + '.warmup_learning_rate',
-                 '%s is larger than learning_rate_base (%s)' %
-                 (_fmt(schedule.warmup_learning_rate),
-                  _fmt(schedule.learning_rate_base)))
-
-
-def _validate_input_reader(check, reader, prefix):
-  """Rules for an InputReader that is present in the config."""
-  f = lambda name: '%s.%s' % (prefix, name)  # pylint: disable=unnecessary-lambda-assignment
-  if reader.WhichOneof('input_reader') != 'tf_record_input_reader':
-    check.fail(prefix, 'names no input source; add tf_record_input_reader { '
-               'input_path: "..." }')
-  paths = reader.tf_record_input_reader.input_path
-  if not paths:
-    check.fail(f('tf_record_input_reader.input_path'),
-               'empty; give at least one record path or glob pattern')
-  for i, input_path in enumerate(paths):
-    if not input_path.strip():
-      check.fail('%s[%d]' % (f('tf_record_input_reader.input_path'), i),
-                 'empty path')
-  check.at_least(reader.sample_1_of_n_examples, f('sample_1_of_n_examples'), 1)
-  check.at_least(reader.num_readers, f('num_readers'), 1)
-  check.at_least(reader.read_block_length, f('read_block_length'), 1)
-  check.at_least(reader.num_parallel_map_calls, f('num_parallel_map_calls'), 1)
-  if reader.shuffle:
-    check.at_least(reader.shuffle_buffer_size, f('shuffle_buffer_size'), 1)
-    check.at_least(reader.filenames_shuffle_buffer_size,
-                   f('filenames_shuffle_buffer_size'), 1)
-
-
-def _validate_eval_config(check, config, prefix):
-  """Rules for eval_config."""
-  f = lambda name: '%s.%s' % (prefix, name)  # pylint: disable=unnecessary-lambda-assignment
-  check.at_least(config.batch_size, f('batch_size'), 1)
-  for i, metrics_set in enumerate(config.metrics_set):
-    if metrics_set not in _METRICS_SETS:
-      check.fail('%s[%d]' % (f('metrics_set'), i), '%r is not one of %s' %
-                 (metrics_set, ', '.join(_METRICS_SETS)))
-  for name in ('detection_tiou_thresholds', 'proposal_tiou_thresholds'):
-    values = list(getattr(config, name))
-    for i, value in enumerate(values):
-      check.fraction(value, '%s[%d]' % (f(name), i))
-    check.unique(values, f(name), 'threshold')
-  values = list(config.average_number_of_proposals)
-  for i, value in enumerate(values):
-    check.at_least(value, '%s[%d]' % (f('average_number_of_proposals'), i), 1)
-  check.unique(values, f('average_number_of_proposals'), 'value')
