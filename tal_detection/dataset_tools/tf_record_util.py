@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tal_detection.core import standard_fields
+from tal_detection.utils import io_util
 
 _FIELDS = standard_fields.TfExampleFields
 
@@ -173,10 +174,8 @@ class ShardedRecordWriter(object):
 
   def __init__(self, output_path, num_shards=1):
     self._final_paths = sharded_output_paths(output_path, num_shards)
-    self._tmp_paths = [
-        os.path.join(os.path.dirname(os.path.abspath(path)),
-                     '.%s.tmp-%d' % (os.path.basename(path), os.getpid()))
-        for path in self._final_paths]
+    self._tmp_paths = [io_util.temporary_path(path)
+                       for path in self._final_paths]
     self._writers = []
     self._count = 0
 

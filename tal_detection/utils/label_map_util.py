@@ -14,6 +14,7 @@ import os
 from google.protobuf import text_format
 
 from tal_detection.protos import string_int_label_map_pb2
+from tal_detection.utils import io_util
 
 
 def _validate_label_map(label_map, source):
@@ -175,17 +176,4 @@ def save_label_map(names_in_order, path):
 def write_label_map(label_map, path):
   """Atomically writes a StringIntLabelMap proto as text to path."""
   _validate_label_map(label_map, path)
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  text = text_format.MessageToString(label_map)
-  # A plain open() (not mkstemp) keeps the usual umask-derived permissions.
-  tmp_path = os.path.join(directory, '.%s.tmp-%d' % (os.path.basename(path),
-                                                    os.getpid()))
-  try:
-    with open(tmp_path, 'w', encoding='utf-8') as f:
-      f.write(text)
-    os.replace(tmp_path, path)
-  except BaseException:
-    if os.path.exists(tmp_path):
-      os.remove(tmp_path)
-    raise
+  io_util.write_text(path, text_format.MessageToString(label_map))
