@@ -99,12 +99,73 @@ def build_inference_graph(model_config, input_type='features'):
   return placeholders, outputs
 
 
+def latest_checkpoint(checkpoint_dir):
+  """The newest checkpoint prefix in a folder (ValueError naming it if none)."""
+  if not tf.io.gfile.isdir(checkpoint_dir):
+    raise ValueError('--checkpoint_dir: %s: no such folder' % checkpoint_dir)
+  checkpoint = tf.train.latest_checkpoint(checkpoint_dir)
+  if checkpoint is None:
+    raise ValueError('--checkpoint_dir: %s: no checkpoint there' %
+                     checkpoint_dir)
+  return checkpoint
+
+
+def _shape_text(shape):
+  return '[%s]' % ', '.join(str(d) for d in shape)
+
+
+def check_checkpoint_matches(checkpoint_prefix, variables_by_name):
+  """The checkpoint must hold every variable the graph restores, same shape.
+
+  A checkpoint trained with another config (other fusion, depth or number of
+  classes) would otherwise export a model that does not match its own
+  pipeline.config, or one that fails only when served.
+
+  Args:
+    checkpoint_prefix: e.g. model_dir/model.ckpt-500.
+    variables_by_name: {checkpoint name: tf.Variable}, what the Saver restores.
+
+  Raises:
+    ValueError: naming the checkpoint and the first mismatching variable.
+  """
+  try:
+    stored = dict(tf.train.list_variables(checkpoint_prefix))
+  except (tf.errors.OpError, ValueError) as e:
+    message = (getattr(e, 'message', None) or str(e)).splitlines()[0]
+    raise ValueError('checkpoint %s: unreadable or truncated: %s' %
+                     (checkpoint_prefix, message)) from None
+  for name in sorted(variables_by_name):
+    built = variables_by_name[name].shape.as_list()
+    if name not in stored:
+      raise ValueError(
+          'checkpoint %s: has no variable %s %s that the config builds; was it '
+          'trained with another config?' % (checkpoint_prefix, name,
+                                            _shape_text(built)))
+    if list(stored[name]) != built:
+      raise ValueError(
+          'checkpoint %s: variable %s has shape %s but the config builds %s; '
+          'was it trained with another config?' % (
+              checkpoint_prefix, name, _shape_text(stored[name]),
+              _shape_text(built)))
+
+
+def _restore_map(pipeline_config):
+  """{checkpoint name: variable} of the current graph's trained variables."""
+  if pipeline_config.eval_config.use_moving_averages:
+    ema = tf.compat.v1.train.ExponentialMovingAverage(
+        pipeline_config.train_config.optimizer.moving_average_decay)
+    return ema.variables_to_restore()
+  return {v.op.name: v for v in tf.compat.v1.global_variables()}
+
+
 def export_inference_graph(input_type, pipeline_config, trained_checkpoint_prefix,
                            output_directory, version=1):
   """Writes the SavedModel, pipeline.config and label map; returns the path.
 
-  The SavedModel is first written to a temporary folder beside the target and
-  renamed only when complete, so a failed export leaves nothing half-written.
+  The checkpoint is checked against the graph the config builds before
+  anything is written; the SavedModel is then written to a temporary folder
+  beside the target and renamed only when complete, so a failed export leaves
+  nothing half-written.
   """
   if not tf.io.gfile.exists(trained_checkpoint_prefix + '.index'):
     raise ValueError('trained_checkpoint_prefix: no checkpoint at %s' %
@@ -112,29 +173,36 @@ def export_inference_graph(input_type, pipeline_config, trained_checkpoint_prefi
   version_dir = os.path.join(output_directory, str(version))
   if tf.io.gfile.exists(version_dir):
     raise ValueError('output_directory: %s already exists' % version_dir)
+  if os.path.exists(output_directory) and not os.path.isdir(output_directory):
+    raise ValueError('output_directory: %s is a file, not a folder' %
+                     output_directory)
+  graph = tf.Graph()
+  with graph.as_default():
+    placeholders, outputs = build_inference_graph(pipeline_config.model,
+                                                  input_type)
+    variables_by_name = _restore_map(pipeline_config)
+    check_checkpoint_matches(trained_checkpoint_prefix, variables_by_name)
+    saver = tf.compat.v1.train.Saver(variables_by_name)
+  created_output_directory = not os.path.exists(output_directory)
   os.makedirs(output_directory, exist_ok=True)
   staging = tempfile.mkdtemp(prefix='.export_', dir=output_directory)
+  succeeded = False
   try:
-    graph = tf.Graph()
-    with graph.as_default():
-      placeholders, outputs = build_inference_graph(pipeline_config.model,
-                                                    input_type)
-      if pipeline_config.eval_config.use_moving_averages:
-        saver = model_lib.moving_average_saver(pipeline_config.train_config)
-      else:
-        saver = tf.compat.v1.train.Saver()
-      with tf.compat.v1.Session(graph=graph) as sess:
+    with tf.compat.v1.Session(graph=graph) as sess:
+      try:
         saver.restore(sess, trained_checkpoint_prefix)
-        builder = tf.compat.v1.saved_model.Builder(
-            os.path.join(staging, 'model'))
-        signature = tf.compat.v1.saved_model.predict_signature_def(
-            inputs=placeholders, outputs=outputs)
-        builder.add_meta_graph_and_variables(
-            sess, [tf.saved_model.SERVING],
-            signature_def_map={
-                tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY: signature},
-            strip_default_attrs=True)
-        builder.save()
+      except tf.errors.OpError as e:
+        raise ValueError('checkpoint %s: cannot be restored: %s' % (
+            trained_checkpoint_prefix, e.message.splitlines()[0])) from None
+      builder = tf.compat.v1.saved_model.Builder(os.path.join(staging, 'model'))
+      signature = tf.compat.v1.saved_model.predict_signature_def(
+          inputs=placeholders, outputs=outputs)
+      builder.add_meta_graph_and_variables(
+          sess, [tf.saved_model.SERVING],
+          signature_def_map={
+              tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY: signature},
+          strip_default_attrs=True)
+      builder.save()
     config_util.save_pipeline_config(pipeline_config, staging)
     label_map_path = pipeline_config.eval_input_reader.label_map_path
     if label_map_path and tf.io.gfile.exists(label_map_path):
@@ -144,6 +212,9 @@ def export_inference_graph(input_type, pipeline_config, trained_checkpoint_prefi
       if os.path.exists(os.path.join(staging, name)):
         os.replace(os.path.join(staging, name),
                    os.path.join(output_directory, name))
+    succeeded = True
   finally:
     shutil.rmtree(staging, ignore_errors=True)
+    if created_output_directory and not succeeded:
+      shutil.rmtree(output_directory, ignore_errors=True)
   return version_dir

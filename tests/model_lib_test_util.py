@@ -130,7 +130,8 @@ def describe(process_result):
 
 def error_lines(text):
   """The lines a tool printed as its error message."""
-  return [line for line in text.splitlines() if line.startswith('error:')]
+  return [line for line in text.splitlines()
+          if re.match(r'^[a-z_]+: error: ', line)]
 
 
 def checkpoint_step(model_dir):

@@ -124,12 +124,13 @@ def test_bad_groundtruth_and_flags_one_line_on_stderr(tmp_path, files):
   process = _run('--groundtruth', gt, '--detections', det, '--subset', 'Test')
   assert process.returncode == 1
   assert process.stderr.strip() == (
-      "error: %s: video 'v1' annotation 0: missing field 'segment'" % gt)
+      "evaluate_detections: error: %s: video 'v1' annotation 0: missing field 'segment'" % gt)
   gt_ok, _ = files
   process = _run('--groundtruth', gt_ok, '--detections', det,
                  '--tiou_thresholds', '0.5,abc')
   assert process.returncode == 1
-  assert process.stderr.strip() == "error: --tiou_thresholds: 'abc' is not a number"
+  assert process.stderr.strip() == (
+      "evaluate_detections: error: --tiou_thresholds: 'abc' is not a number")
   process = _run('--groundtruth', gt_ok, '--detections', det, '--subset', 'Train')
   assert process.returncode == 1
   assert "no video in subset 'Train'" in process.stderr

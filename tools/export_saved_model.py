@@ -6,12 +6,9 @@ r"""Exports a trained TAL-Net checkpoint as a SavedModel for serving.
 Writes <output_directory>/<version>/ (saved_model.pb + variables, TF Serving's
 layout) plus pipeline.config and label_map.pbtxt beside it.
 """
-import sys
-
-from absl import app
 from absl import flags
-import tensorflow as tf
 
+from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order
 from tal_detection import exporter
 from tal_detection.utils import config_util
 
@@ -30,29 +27,22 @@ FLAGS = flags.FLAGS
 
 
 def main(unused_argv):
-  try:
-    if not FLAGS.pipeline_config_path or not FLAGS.output_directory:
-      raise ValueError('--pipeline_config_path and --output_directory are '
-                       'required')
-    checkpoint = FLAGS.trained_checkpoint_prefix
-    if not checkpoint:
-      if not FLAGS.checkpoint_dir:
-        raise ValueError('give --trained_checkpoint_prefix or --checkpoint_dir')
-      checkpoint = tf.train.latest_checkpoint(FLAGS.checkpoint_dir)
-      if checkpoint is None:
-        raise ValueError('--checkpoint_dir: no checkpoint in %s' %
-                         FLAGS.checkpoint_dir)
-    pipeline = config_util.load_pipeline(FLAGS.pipeline_config_path,
-                                         override=FLAGS.config_override)
-    path = exporter.export_inference_graph(
-        FLAGS.input_type, pipeline, checkpoint, FLAGS.output_directory,
-        version=FLAGS.version)
-  except (ValueError, config_util.ConfigError) as e:
-    print('error: %s' % str(e).strip().splitlines()[0], file=sys.stderr)
-    return 1
+  if not FLAGS.pipeline_config_path or not FLAGS.output_directory:
+    raise tool_util.UsageError('--pipeline_config_path and --output_directory '
+                               'are required')
+  checkpoint = FLAGS.trained_checkpoint_prefix
+  if not checkpoint:
+    if not FLAGS.checkpoint_dir:
+      raise tool_util.UsageError('give --trained_checkpoint_prefix or '
+                                 '--checkpoint_dir')
+    checkpoint = exporter.latest_checkpoint(FLAGS.checkpoint_dir)
+  pipeline = config_util.load_pipeline(FLAGS.pipeline_config_path,
+                                       override=FLAGS.config_override)
+  path = exporter.export_inference_graph(
+      FLAGS.input_type, pipeline, checkpoint, FLAGS.output_directory,
+      version=FLAGS.version)
   print('Exported %s (checkpoint %s)' % (path, checkpoint))
-  return 0
 
 
 if __name__ == '__main__':
-  app.run(lambda argv: sys.exit(main(argv)))
+  tool_util.run(main)

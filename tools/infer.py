@@ -13,10 +13,10 @@ With a folder, --plot names a folder that receives <video>.png per video.
 import glob
 import json
 import os
-import sys
 
-from absl import app
 from absl import flags
+
+from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order
 import tensorflow as tf
 
 from tal_detection import exporter
@@ -99,61 +99,64 @@ def run_video(signature, streams, features):
       outputs['detection_scores'][0][:count])]
 
 
+def _check_output_path(path, flag):
+  """An output path must not be a folder (caught before any work is done)."""
+  if os.path.isdir(path):
+    raise ValueError('--%s: %s is a folder, not a file name' % (flag, path))
+
+
 def main(unused_argv):
+  if not FLAGS.saved_model_dir or not FLAGS.features or not FLAGS.output:
+    raise tool_util.UsageError('--saved_model_dir, --features and --output '
+                               'are required')
+  # Everything that can be checked without running the model comes first.
   try:
-    if not FLAGS.saved_model_dir or not FLAGS.features or not FLAGS.output:
-      raise ValueError('--saved_model_dir, --features and --output are '
-                       'required')
-    try:
-      model_dir = exporter.resolve_version_dir(FLAGS.saved_model_dir)
-    except ValueError as e:
-      raise ValueError('--saved_model_dir: %s' % e) from None
-    label_map_path = FLAGS.label_map_path or os.path.join(
-        os.path.dirname(model_dir.rstrip('/')), 'label_map.pbtxt')
-    if FLAGS.label_map_path and not os.path.exists(label_map_path):
-      raise ValueError('--label_map_path: %s does not exist' % label_map_path)
-    names = (label_map_util.get_label_map_id_to_name(label_map_path)
-             if os.path.exists(label_map_path) else {})
-    export_dir = os.path.dirname(model_dir.rstrip('/'))
-    signature = tf.saved_model.load(model_dir).signatures['serving_default']
-    streams = exported_streams(export_dir)
-    stream_names = [s[0] for s in streams]
-    results = {}
-    timelines = {}
-    for video_id, directory in video_files(
-        FLAGS.features, FLAGS.feature_layout, stream_names).items():
-      features = feature_util.load_video_features(
-          directory, video_id, FLAGS.feature_layout, stream_names,
-          [int(s[1]) for s in streams])
-      detections = [d for d in run_video(signature, streams, features)
-                    if d[3] >= FLAGS.min_score]
-      timelines[video_id] = detections
-      results[video_id] = [
-          {'label': names.get(c, str(c)), 'score': round(p, 6),
-           'segment': [round(s, 3), round(e, 3)]}
-          for s, e, c, p in detections]
-    payload = {'version': 'tal-detection', 'results': results,
-               'external_data': {}}
-    with io_util.atomic_open(FLAGS.output) as f:
-      json.dump(payload, f)
-    if FLAGS.plot:
-      single = len(timelines) == 1 and os.path.isfile(FLAGS.features)
-      if not single:
-        os.makedirs(FLAGS.plot, exist_ok=True)
-      for video_id, detections in timelines.items():
-        path = FLAGS.plot if single else os.path.join(FLAGS.plot,
-                                                      video_id + '.png')
-        png = visualization_utils.timeline_png(video_id, None, [], detections,
-                                               names)
-        with io_util.atomic_open(path, 'wb') as f:
-          f.write(png)
-  except (ValueError, OSError, config_util.ConfigError) as e:
-    print('error: %s' % str(e).strip().splitlines()[0], file=sys.stderr)
-    return 1
+    model_dir = exporter.resolve_version_dir(FLAGS.saved_model_dir)
+  except ValueError as e:
+    raise ValueError('--saved_model_dir: %s' % e) from None
+  export_dir = os.path.dirname(model_dir.rstrip('/'))
+  streams = exported_streams(export_dir)
+  stream_names = [name for name, _ in streams]
+  videos = video_files(FLAGS.features, FLAGS.feature_layout, stream_names)
+  label_map_path = FLAGS.label_map_path or os.path.join(export_dir,
+                                                        'label_map.pbtxt')
+  if FLAGS.label_map_path and not os.path.exists(label_map_path):
+    raise ValueError('--label_map_path: %s does not exist' % label_map_path)
+  names = (label_map_util.get_label_map_id_to_name(label_map_path)
+           if os.path.exists(label_map_path) else {})
+  _check_output_path(FLAGS.output, 'output')
+  single_plot = bool(FLAGS.plot) and os.path.isfile(FLAGS.features)
+  if single_plot:
+    _check_output_path(FLAGS.plot, 'plot')
+
+  signature = tf.saved_model.load(model_dir).signatures['serving_default']
+  results = {}
+  timelines = {}
+  for video_id, directory in videos.items():
+    features = feature_util.load_video_features(
+        directory, video_id, FLAGS.feature_layout, stream_names,
+        [dim for _, dim in streams])
+    detections = [d for d in run_video(signature, streams, features)
+                  if d[3] >= FLAGS.min_score]
+    timelines[video_id] = detections
+    results[video_id] = [
+        {'label': names.get(c, str(c)), 'score': round(p, 6),
+         'segment': [round(s, 3), round(e, 3)]}
+        for s, e, c, p in detections]
+  with io_util.atomic_open(FLAGS.output) as f:
+    json.dump({'version': 'tal-detection', 'results': results,
+               'external_data': {}}, f)
+  if FLAGS.plot:
+    for video_id, detections in timelines.items():
+      path = FLAGS.plot if single_plot else os.path.join(FLAGS.plot,
+                                                         video_id + '.png')
+      png = visualization_utils.timeline_png(video_id, None, [], detections,
+                                             names)
+      with io_util.atomic_open(path, 'wb') as f:
+        f.write(png)
   print('Wrote %d videos, %d detections to %s' % (
       len(results), sum(len(v) for v in results.values()), FLAGS.output))
-  return 0
 
 
 if __name__ == '__main__':
-  app.run(lambda argv: sys.exit(main(argv)))
+  tool_util.run(main)
