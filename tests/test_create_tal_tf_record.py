@@ -85,7 +85,8 @@ def test_concat_float32_round_trip_and_summary(tmp_path):
       'Wrote 3 videos, 8 instances, 2 classes (of 4 in label map %s, new) to '
       '%s; clipped 1 segments to the video bounds (video_validation_0000364); '
       'skipped 2 segments starting after the video end '
-      '(video_validation_0000364); skipped 0 Ambiguous segments; skipped 1 '
+      '(video_validation_0000364); skipped 0 segments ending before the '
+      'video start; skipped 0 Ambiguous segments; skipped 1 '
       'videos of other subsets.' % (label_map_path, output_path))
   assert util.listing(str(tmp_path / 'out')) == ['label_map.pbtxt',
                                                  'train.tfrecord']
@@ -311,3 +312,27 @@ def test_clipping_warns_and_reports(tool_runs):
   assert util.listing(os.path.join(root, 'out')) == [
       'label_map.pbtxt', 'records/x.tfrecord-00000-of-00002',
       'records/x.tfrecord-00001-of-00002']
+
+
+def test_segments_wholly_before_the_start_are_skipped_not_clipped(tmp_path):
+  database = {
+      'video_a': {'subset': 'Validation', 'duration': 30.0, 'fps': 30.0,
+                  'annotations': [
+                      {'label': 'Diving', 'segment': [-12.0, -10.0]},
+                      {'label': 'Diving', 'segment': [-5.0, 0.0]},
+                      {'label': 'Diving', 'segment': [-2.0, 3.0]},
+                      {'label': 'Diving', 'segment': [4.0, 9.0]}]}}
+  json_path, features_dir, _ = util.make_json_dataset(
+      str(tmp_path / 'in'), database=database)
+  output_path = str(tmp_path / 'out' / 'r.tfrecord')
+  summary = create_tal_tf_record_lib.create_tf_record(
+      features_dir, output_path, str(tmp_path / 'out' / 'labels.pbtxt'),
+      annotations_json=json_path, **COMMON)
+  assert summary.num_skipped_before_start == 2
+  assert summary.skipped_before_start_videos == ['video_a']
+  assert summary.num_clipped == 1 and summary.num_instances == 2
+  assert ('skipped 2 segments ending before the video start (video_a)' in
+          summary.summary_line())
+  record = util.decode_records(output_path)['video_a']
+  np.testing.assert_allclose(record[_INPUT.groundtruth_segments_seconds],
+                             [[0.0, 3.0], [4.0, 9.0]])

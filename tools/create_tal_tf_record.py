@@ -23,15 +23,9 @@ missing, unreadable, wrongly shaped or NaN/Inf feature file, a segment with
 end <= start, a label absent from the label map or a video shorter than one
 feature step stops the run with one line naming it, and nothing is written.
 """
-import os
+# tool_util first: it quiets TensorFlow's start-up banner before TF loads.
+from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order
 
-# Quiet TensorFlow's C++ start-up banner (keeps errors one line); overridable.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
-import sys
-
-from absl import app
 from absl import flags
 
 from tal_detection.dataset_tools import create_tal_tf_record_lib
@@ -70,32 +64,22 @@ flags.DEFINE_string('output_path', '',
 flags.DEFINE_integer('num_shards', 1, 'Number of output record files.')
 
 
-def main(argv):
-  if len(argv) > 1:
-    print('create_tal_tf_record: error: unexpected arguments: %s' %
-          ' '.join(argv[1:]), file=sys.stderr)
-    sys.exit(1)
+def main(unused_argv):
   try:
     stream_dims = [int(d) for d in FLAGS.stream_dims]
   except ValueError:
-    print('create_tal_tf_record: error: --stream_dims must be integers, got %s'
-          % ','.join(FLAGS.stream_dims), file=sys.stderr)
-    sys.exit(1)
-  try:
-    summary = create_tal_tf_record_lib.create_tf_record(
-        features_dir=FLAGS.features_dir, output_path=FLAGS.output_path,
-        label_map_path=FLAGS.label_map_path,
-        annotations_json=FLAGS.annotations_json, subset=FLAGS.subset,
-        thumos_annotation_dir=FLAGS.thumos_annotation_dir, fps=FLAGS.fps,
-        feature_layout=FLAGS.feature_layout, stream_names=FLAGS.stream_names,
-        stream_dims=stream_dims, stride_frames=FLAGS.stride_frames,
-        window_frames=FLAGS.window_frames, num_shards=FLAGS.num_shards)
-  except (ValueError, OSError) as e:
-    print('create_tal_tf_record: error: %s' % str(e).replace('\n', ' '),
-          file=sys.stderr)
-    sys.exit(1)
+    raise ValueError('--stream_dims must be integers, got %s' %
+                     ','.join(FLAGS.stream_dims)) from None
+  summary = create_tal_tf_record_lib.create_tf_record(
+      features_dir=FLAGS.features_dir, output_path=FLAGS.output_path,
+      label_map_path=FLAGS.label_map_path,
+      annotations_json=FLAGS.annotations_json, subset=FLAGS.subset,
+      thumos_annotation_dir=FLAGS.thumos_annotation_dir, fps=FLAGS.fps,
+      feature_layout=FLAGS.feature_layout, stream_names=FLAGS.stream_names,
+      stream_dims=stream_dims, stride_frames=FLAGS.stride_frames,
+      window_frames=FLAGS.window_frames, num_shards=FLAGS.num_shards)
   print(summary.summary_line())
 
 
 if __name__ == '__main__':
-  app.run(main)
+  tool_util.run(main)

@@ -16,15 +16,9 @@ window 16 frames). Convert each subset with tools/create_tal_tf_record.py:
 
 How the data is made: tal_detection/dataset_tools/synthetic_dataset.py.
 """
-import os
+# tool_util first: it quiets TensorFlow's start-up banner before TF loads.
+from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order
 
-# Quiet TensorFlow's C++ start-up banner (keeps errors one line); overridable.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
-import sys
-
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -53,23 +47,14 @@ flags.DEFINE_enum('feature_dtype', 'float32', ['float32', 'float16'],
                   'dtype of the .npy files.')
 
 
-def main(argv):
-  if len(argv) > 1:
-    print('make_synthetic_dataset: error: unexpected arguments: %s' %
-          ' '.join(argv[1:]), file=sys.stderr)
-    sys.exit(1)
-  try:
-    counts = synthetic_dataset.generate(
-        FLAGS.output_dir, num_train=FLAGS.num_train, num_test=FLAGS.num_test,
-        stream_dim=FLAGS.stream_dim, num_classes=FLAGS.num_classes,
-        class_names=FLAGS.class_names or None, seed=FLAGS.seed,
-        duration_scale=FLAGS.duration_scale, noise_std=FLAGS.noise_std,
-        signal_strength=FLAGS.signal_strength,
-        feature_dtype=FLAGS.feature_dtype)
-  except (ValueError, OSError) as e:
-    print('make_synthetic_dataset: error: %s' % str(e).replace('\n', ' '),
-          file=sys.stderr)
-    sys.exit(1)
+def main(unused_argv):
+  counts = synthetic_dataset.generate(
+      FLAGS.output_dir, num_train=FLAGS.num_train, num_test=FLAGS.num_test,
+      stream_dim=FLAGS.stream_dim, num_classes=FLAGS.num_classes,
+      class_names=FLAGS.class_names or None, seed=FLAGS.seed,
+      duration_scale=FLAGS.duration_scale, noise_std=FLAGS.noise_std,
+      signal_strength=FLAGS.signal_strength,
+      feature_dtype=FLAGS.feature_dtype)
   logging.info('convert with tools/create_tal_tf_record.py --annotations_json='
                '%s/annotations.json --features_dir=%s/features '
                '--stream_dims=%d,%d --stride_frames=%d --window_frames=%d '
@@ -83,4 +68,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  tool_util.run(main)

@@ -20,7 +20,8 @@ from tal_detection.utils import label_map_util
 class ConversionSummary(collections.namedtuple('ConversionSummary', [
     'num_videos', 'num_instances', 'num_classes', 'num_label_map_classes',
     'num_clipped', 'clipped_videos', 'num_skipped_past_end',
-    'skipped_past_end_videos', 'num_ambiguous_skipped',
+    'skipped_past_end_videos', 'num_skipped_before_start',
+    'skipped_before_start_videos', 'num_ambiguous_skipped',
     'num_other_subset_videos', 'num_length_mismatch_videos', 'output_paths',
     'label_map_path', 'label_map_written'])):
   """What a conversion wrote, clipped and skipped."""
@@ -42,6 +43,9 @@ class ConversionSummary(collections.namedtuple('ConversionSummary', [
         'skipped %d segments starting after the video end%s' % (
             self.num_skipped_past_end,
             _videos_note(self.skipped_past_end_videos)),
+        'skipped %d segments ending before the video start%s' % (
+            self.num_skipped_before_start,
+            _videos_note(self.skipped_before_start_videos)),
         'skipped %d Ambiguous segments' % self.num_ambiguous_skipped,
         'skipped %d videos of other subsets' % self.num_other_subset_videos,
     ]
@@ -116,13 +120,15 @@ def prepare_segments(video, duration, label_map_dict, label_map_path):
 
   Returns:
     (segments [N, 2] float64 seconds, label ids [N] int64, label names,
-     number clipped, number skipped because they start at/after the end).
+     number clipped, number skipped because they start at/after the end,
+     number skipped because they end at/before the start). A segment with no
+     overlap with [0, duration] is never clipped into a degenerate one.
 
   Raises:
     ValueError: naming the video for end <= start or a label not in the map.
   """
   segments, ids, names = [], [], []
-  num_clipped = num_skipped = 0
+  num_clipped = num_skipped = num_skipped_before = 0
   for segment in video.segments:
     if segment.label not in label_map_dict:
       raise ValueError('video %s: label %r is not in label map %s' %
@@ -137,6 +143,12 @@ def prepare_segments(video, duration, label_map_dict, label_map_path):
                       segment.end, segment.label, duration)
       num_skipped += 1
       continue
+    if segment.end <= 0.0:
+      logging.warning('video %s: segment [%g, %g] (%s) ends at or before the '
+                      'video start; skipped', video.video_id, segment.start,
+                      segment.end, segment.label)
+      num_skipped_before += 1
+      continue
     start, end = segment.start, segment.end
     if start < 0.0 or end > duration:
       logging.warning('video %s: segment [%g, %g] (%s) extends outside the '
@@ -148,7 +160,19 @@ def prepare_segments(video, duration, label_map_dict, label_map_path):
     ids.append(label_map_dict[segment.label])
     names.append(segment.label)
   return (np.array(segments, dtype=np.float64).reshape([-1, 2]),
-          np.array(ids, dtype=np.int64), names, num_clipped, num_skipped)
+          np.array(ids, dtype=np.int64), names, num_clipped, num_skipped,
+          num_skipped_before)
+
+
+def _check_writable_parent(path, flag):
+  """The nearest existing folder above path must be writable (checked first)."""
+  folder = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(folder):
+    folder = os.path.dirname(folder)
+  if not os.path.isdir(folder):
+    raise ValueError('%s: %s is a file, not a folder' % (flag, folder))
+  if not os.access(folder, os.W_OK | os.X_OK):
+    raise ValueError('%s: folder %s is not writable' % (flag, folder))
 
 
 def create_tf_record(features_dir, output_path, label_map_path,
@@ -209,6 +233,12 @@ def create_tf_record(features_dir, output_path, label_map_path,
     raise ValueError('features folder %s does not exist' % features_dir)
   if not output_path:
     raise ValueError('--output_path is required')
+  if os.path.isdir(output_path):
+    raise ValueError('--output_path: %s is a folder; name the record file (or '
+                     'shard prefix) inside it' % output_path)
+  _check_writable_parent(output_path, '--output_path')
+  if label_map_path and not os.path.exists(label_map_path):
+    _check_writable_parent(label_map_path, '--label_map_path')
   if num_shards < 1:
     raise ValueError('--num_shards must be at least 1, got %d' % num_shards)
   if thumos_annotation_dir and fps is None:
@@ -234,7 +264,8 @@ def create_tf_record(features_dir, output_path, label_map_path,
   if created_output_dir:
     os.makedirs(output_dir)
   num_instances = num_clipped = num_skipped = num_mismatch = 0
-  clipped_videos, skipped_videos = set(), set()
+  num_skipped_before = 0
+  clipped_videos, skipped_videos, skipped_before_videos = set(), set(), set()
   classes_written = set()
   progress_every = max(1, len(videos) // 10)
   start_time = time.time()
@@ -268,8 +299,12 @@ def create_tf_record(features_dir, output_path, label_map_path,
               '--stride_frames and --window_frames', video.video_id,
               num_steps, duration, video_fps, stride_frames, window_frames,
               expected)
-        segments, label_ids, label_texts, clipped, skipped = prepare_segments(
-            video, duration, label_map_dict, label_map_path)
+        (segments, label_ids, label_texts, clipped, skipped,
+         skipped_before) = prepare_segments(video, duration, label_map_dict,
+                                            label_map_path)
+        if skipped_before:
+          skipped_before_videos.add(video.video_id)
+        num_skipped_before += skipped_before
         if clipped:
           clipped_videos.add(video.video_id)
         if skipped:
@@ -302,6 +337,8 @@ def create_tf_record(features_dir, output_path, label_map_path,
       num_clipped=num_clipped, clipped_videos=sorted(clipped_videos),
       num_skipped_past_end=num_skipped,
       skipped_past_end_videos=sorted(skipped_videos),
+      num_skipped_before_start=num_skipped_before,
+      skipped_before_start_videos=sorted(skipped_before_videos),
       num_ambiguous_skipped=num_ambiguous,
       num_other_subset_videos=num_other_subset,
       num_length_mismatch_videos=num_mismatch, output_paths=output_paths,

@@ -21,7 +21,7 @@ import sys
 
 # TensorFlow's C++ start-up banner would precede every message (and --help);
 # a user may still ask for it with TF_CPP_MIN_LOG_LEVEL=0.
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
 
 # pylint: disable=wrong-import-position
 from absl import app
