@@ -327,6 +327,27 @@ def create_run_config(model_dir, train_config):
       log_step_count_steps=train_config.log_every_n_steps)
 
 
+def check_inputs(pipeline, model_dir, eval_only=False):
+  """What model_main needs, checked before anything is written to model_dir.
+
+  Raises:
+    ValueError: one line naming the flag, config field, file or video.
+  """
+  if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+    raise ValueError('--model_dir: %s is a file, not a folder' % model_dir)
+  readers = [('eval_input_reader', 'evaluates')]
+  if not eval_only:
+    readers.insert(0, ('train_input_reader', 'trains on'))
+  for field, verb in readers:
+    if not pipeline.HasField(field):
+      raise ValueError('%s: missing; model_main %s its records (or give '
+                       '--%s_input_path)' % (field, verb, field.split('_')[0]))
+    try:
+      inputs.check_input_records(getattr(pipeline, field), pipeline.model)
+    except ValueError as e:
+      raise ValueError('%s: %s' % (field, e)) from None
+
+
 def create_estimator_and_inputs(model_dir,
                                 pipeline_config_path,
                                 config_override=None,
@@ -334,7 +355,8 @@ def create_estimator_and_inputs(model_dir,
                                 train_input_path=None,
                                 eval_input_path=None,
                                 label_map_path=None,
-                                config_override_files=()):
+                                config_override_files=(),
+                                eval_only=False):
   """Estimator, input functions and step count from a pipeline config.
 
   Validates the effective config (one error line on a bad one) and saves it as
@@ -348,6 +370,9 @@ def create_estimator_and_inputs(model_dir,
     train_input_path, eval_input_path, label_map_path: path flags.
     config_override_files: fragment files merged over the base first
       (--config_override_file, e.g. an ablation).
+    eval_only: only evaluation will run (the train records are not read).
+
+  Every input is checked (check_inputs) before model_dir is touched.
 
   Returns:
     dict with estimator, train_input_fn, eval_input_fn, train_steps, configs.
@@ -358,6 +383,7 @@ def create_estimator_and_inputs(model_dir,
       train_input_path=train_input_path, eval_input_path=eval_input_path,
       label_map_path=label_map_path)
   configs = config_util.create_configs_from_pipeline_proto(pipeline)
+  check_inputs(pipeline, model_dir, eval_only=eval_only)
   if train_steps is None and configs['train_config'].num_steps:
     train_steps = configs['train_config'].num_steps
   run_config = create_run_config(model_dir, configs['train_config'])

@@ -10,15 +10,13 @@ Evaluate only (continuously, or once with --run_once):
 Distributed training: set TF_CONFIG (chief / worker / ps) as for any Estimator;
 TensorFlow's own runtime runs the cluster.
 """
-import sys
-
-from absl import app
 from absl import flags
 from absl import logging
+
+from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order
 import tensorflow as tf
 
 from tal_detection import model_lib
-from tal_detection.utils import config_util
 
 flags.DEFINE_string('pipeline_config_path', None, 'Path to a pipeline .config.')
 flags.DEFINE_string('model_dir', None, 'Where checkpoints, summaries, the '
@@ -45,7 +43,8 @@ def _evaluate_checkpoints(estimator, eval_input_fn, checkpoint_dir, model_dir,
   if run_once:
     checkpoint = tf.train.latest_checkpoint(checkpoint_dir)
     if checkpoint is None:
-      raise ValueError('--checkpoint_dir: no checkpoint in %s' % checkpoint_dir)
+      raise ValueError('--checkpoint_dir: %s: no checkpoint there' %
+                       checkpoint_dir)
     checkpoints = [checkpoint]
   else:
     checkpoints = tf.compat.v1.train.checkpoints_iterator(checkpoint_dir,
@@ -61,36 +60,29 @@ def _evaluate_checkpoints(estimator, eval_input_fn, checkpoint_dir, model_dir,
 
 def main(unused_argv):
   if not FLAGS.pipeline_config_path or not FLAGS.model_dir:
-    print('error: --pipeline_config_path and --model_dir are required',
-          file=sys.stderr)
-    return 1
-  try:
-    parts = model_lib.create_estimator_and_inputs(
-        FLAGS.model_dir, FLAGS.pipeline_config_path,
-        config_override=FLAGS.config_override,
-        train_steps=FLAGS.num_train_steps,
-        train_input_path=FLAGS.train_input_path,
-        eval_input_path=FLAGS.eval_input_path,
-        label_map_path=FLAGS.label_map_path)
-    estimator = parts['estimator']
-    if FLAGS.checkpoint_dir:
-      _evaluate_checkpoints(estimator, parts['eval_input_fn'],
-                            FLAGS.checkpoint_dir, FLAGS.model_dir,
-                            FLAGS.run_once, FLAGS.eval_timeout)
-    else:
-      train_spec, eval_spec = model_lib.create_train_and_eval_specs(
-          parts['train_input_fn'], parts['eval_input_fn'],
-          parts['train_steps'], parts['configs']['eval_config'],
-          FLAGS.model_dir)
-      tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
-  except (ValueError, config_util.ConfigError, tf.errors.InvalidArgumentError,
-          tf.errors.NotFoundError) as e:
-    message = getattr(e, 'message', None) or str(e)
-    print('error: %s' % message.strip().splitlines()[0], file=sys.stderr)
-    return 1
-  return 0
+    raise tool_util.UsageError('--pipeline_config_path and --model_dir are '
+                               'required')
+  parts = model_lib.create_estimator_and_inputs(
+      FLAGS.model_dir, FLAGS.pipeline_config_path,
+      config_override=FLAGS.config_override,
+      train_steps=FLAGS.num_train_steps,
+      train_input_path=FLAGS.train_input_path,
+      eval_input_path=FLAGS.eval_input_path,
+      label_map_path=FLAGS.label_map_path,
+      eval_only=bool(FLAGS.checkpoint_dir))
+  estimator = parts['estimator']
+  if FLAGS.checkpoint_dir:
+    _evaluate_checkpoints(estimator, parts['eval_input_fn'],
+                          FLAGS.checkpoint_dir, FLAGS.model_dir,
+                          FLAGS.run_once, FLAGS.eval_timeout)
+  else:
+    train_spec, eval_spec = model_lib.create_train_and_eval_specs(
+        parts['train_input_fn'], parts['eval_input_fn'],
+        parts['train_steps'], parts['configs']['eval_config'],
+        FLAGS.model_dir)
+    tf.estimator.train_and_evaluate(estimator, train_spec, eval_spec)
 
 
 if __name__ == '__main__':
   tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.INFO)
-  app.run(lambda argv: sys.exit(main(argv)))
+  tool_util.run(main)
