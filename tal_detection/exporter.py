@@ -99,17 +99,6 @@ def build_inference_graph(model_config, input_type='features'):
   return placeholders, outputs
 
 
-def latest_checkpoint(checkpoint_dir):
-  """The newest checkpoint prefix in a folder (ValueError naming it if none)."""
-  if not tf.io.gfile.isdir(checkpoint_dir):
-    raise ValueError('--checkpoint_dir: %s: no such folder' % checkpoint_dir)
-  checkpoint = tf.train.latest_checkpoint(checkpoint_dir)
-  if checkpoint is None:
-    raise ValueError('--checkpoint_dir: %s: no checkpoint there' %
-                     checkpoint_dir)
-  return checkpoint
-
-
 def _shape_text(shape):
   return '[%s]' % ', '.join(str(d) for d in shape)
 

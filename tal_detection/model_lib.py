@@ -327,6 +327,17 @@ def create_run_config(model_dir, train_config):
       log_step_count_steps=train_config.log_every_n_steps)
 
 
+def latest_checkpoint(checkpoint_dir):
+  """The newest checkpoint prefix in a folder (ValueError naming it if none)."""
+  if not tf.io.gfile.isdir(checkpoint_dir):
+    raise ValueError('--checkpoint_dir: %s: no such folder' % checkpoint_dir)
+  checkpoint = tf.train.latest_checkpoint(checkpoint_dir)
+  if checkpoint is None:
+    raise ValueError('--checkpoint_dir: %s: no checkpoint there' %
+                     checkpoint_dir)
+  return checkpoint
+
+
 def check_inputs(pipeline, model_dir, eval_only=False):
   """What model_main needs, checked before anything is written to model_dir.
 
@@ -379,13 +390,13 @@ def create_estimator_and_inputs(model_dir,
   """
   pipeline = config_util.load_pipeline(
       pipeline_config_path, override=config_override,
-      override_files=config_override_files,
+      override_files=config_override_files, num_train_steps=train_steps,
       train_input_path=train_input_path, eval_input_path=eval_input_path,
       label_map_path=label_map_path)
   configs = config_util.create_configs_from_pipeline_proto(pipeline)
   check_inputs(pipeline, model_dir, eval_only=eval_only)
-  if train_steps is None and configs['train_config'].num_steps:
-    train_steps = configs['train_config'].num_steps
+  # 0 trains forever (Estimator max_steps None).
+  train_steps = configs['train_config'].num_steps or None
   run_config = create_run_config(model_dir, configs['train_config'])
   detection_model_fn = functools.partial(model_builder.build,
                                          model_config=configs['model'])

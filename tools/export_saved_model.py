@@ -10,6 +10,7 @@ from absl import flags
 
 from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order
 from tal_detection import exporter
+from tal_detection import model_lib
 from tal_detection.utils import config_util
 
 flags.DEFINE_string('pipeline_config_path', None, 'Pipeline config of the model.')
@@ -35,7 +36,7 @@ def main(unused_argv):
     if not FLAGS.checkpoint_dir:
       raise tool_util.UsageError('give --trained_checkpoint_prefix or '
                                  '--checkpoint_dir')
-    checkpoint = exporter.latest_checkpoint(FLAGS.checkpoint_dir)
+    checkpoint = model_lib.latest_checkpoint(FLAGS.checkpoint_dir)
   pipeline = config_util.load_pipeline(FLAGS.pipeline_config_path,
                                        override=FLAGS.config_override)
   path = exporter.export_inference_graph(

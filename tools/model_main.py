@@ -41,11 +41,7 @@ def _evaluate_checkpoints(estimator, eval_input_fn, checkpoint_dir, model_dir,
                           run_once, timeout):
   """Evaluates the latest checkpoint once, or each new one as it appears."""
   if run_once:
-    checkpoint = tf.train.latest_checkpoint(checkpoint_dir)
-    if checkpoint is None:
-      raise ValueError('--checkpoint_dir: %s: no checkpoint there' %
-                       checkpoint_dir)
-    checkpoints = [checkpoint]
+    checkpoints = [model_lib.latest_checkpoint(checkpoint_dir)]
   else:
     checkpoints = tf.compat.v1.train.checkpoints_iterator(checkpoint_dir,
                                                           timeout=timeout)
@@ -62,6 +58,8 @@ def main(unused_argv):
   if not FLAGS.pipeline_config_path or not FLAGS.model_dir:
     raise tool_util.UsageError('--pipeline_config_path and --model_dir are '
                                'required')
+  if FLAGS.checkpoint_dir and FLAGS.run_once:
+    model_lib.latest_checkpoint(FLAGS.checkpoint_dir)  # before writing
   parts = model_lib.create_estimator_and_inputs(
       FLAGS.model_dir, FLAGS.pipeline_config_path,
       config_override=FLAGS.config_override,
