@@ -138,3 +138,23 @@ def test_bad_groundtruth_and_flags_one_line_on_stderr(tmp_path, files):
                  '--detections', det)
   assert process.returncode == 1
   assert 'missing.json: cannot read file' in process.stderr
+
+
+@pytest.mark.parametrize('proposals', [False, True])
+def test_results_without_detections_score_zero_with_one_warning(tmp_path,
+                                                                proposals):
+  gt = _write(tmp_path, 'gt.json', GROUNDTRUTH)
+  empty = _write(tmp_path, 'empty.json', {'results': {'v1': []}})
+  process = _run('--groundtruth', gt, '--detections', empty, '--subset',
+                 'Test', *(['--proposals'] if proposals else []))
+  assert process.returncode == 0, process.stderr
+  output = json.loads(process.stdout)
+  if proposals:
+    assert set(output['AR'].values()) == {0.0}
+  else:
+    assert set(output['mAP'].values()) == {0.0}
+  warnings = [line for line in process.stderr.splitlines()
+              if line.startswith('evaluate_detections: warning: ')]
+  assert warnings == ['evaluate_detections: warning: %s: holds no %s; every '
+                      '%s is 0' % (empty, *(('proposals', 'AR') if proposals
+                                            else ('detections', 'AP')))]

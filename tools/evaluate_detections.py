@@ -60,9 +60,10 @@ def main(unused_argv):
         FLAGS.groundtruth, FLAGS.detections, FLAGS.subset, thresholds)
   if not output.get('num_detections', output.get('num_proposals')):
     # Not an error (an untrained model may find nothing), but never silent.
-    print('%s: warning: %s: holds no %s; every AP is 0' % (
+    print('%s: warning: %s: holds no %s; every %s is 0' % (
         tool_util.tool_name(), FLAGS.detections,
-        'proposals' if FLAGS.proposals else 'detections'), file=sys.stderr)
+        'proposals' if FLAGS.proposals else 'detections',
+        'AR' if FLAGS.proposals else 'AP'), file=sys.stderr)
   print(json.dumps(output, indent=2, sort_keys=False))
 
 
