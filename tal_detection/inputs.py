@@ -209,6 +209,12 @@ def transform_input_data(tensor_dict, stream_names, num_classes,
       _INPUT.num_groundtruth_segments: clipped.num_segments(),
       _INPUT.groundtruth_segments_seconds: clipped.get_field(_SECONDS_FIELD),
   }
+  ambiguous = tensor_dict.get(_INPUT.groundtruth_ambiguous_segments_seconds)
+  if ambiguous is not None:
+    # Passed through untouched (seconds, whole video) for the THUMOS'14 kit
+    # protocol's eval; never a training target.
+    labels[_INPUT.groundtruth_ambiguous_segments_seconds] = ambiguous
+    labels[_INPUT.num_groundtruth_ambiguous_segments] = tf.shape(ambiguous)[0]
   return features, labels
 
 

@@ -259,7 +259,12 @@ def eval_dict_from(features, labels, detections):
   """Everything the evaluators need for a batch, keyed by standard fields."""
   result = fields.DetectionResultFields
   data = fields.InputDataFields
+  # Ambiguous segments (THUMOS'14 kit protocol), when the records have them.
+  ambiguous = {key: labels[key] for key in (
+      data.groundtruth_ambiguous_segments_seconds,
+      data.num_groundtruth_ambiguous_segments) if key in labels}
   return {
+      **ambiguous,
       data.video_id: features[data.video_id],
       data.groundtruth_segments_seconds:
           labels[data.groundtruth_segments_seconds],

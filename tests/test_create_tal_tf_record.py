@@ -157,6 +157,37 @@ def test_thumos_txt_round_trip(tmp_path):
   np.testing.assert_allclose(
       decoded['video_validation_0000051'][_INPUT.groundtruth_segments_seconds],
       [[67.5, 75.9], [85.9, 90.6], [139.3, 148.2]], rtol=0, atol=1e-6)
+  # Ambiguous_val.txt: kept as the record's own field, never a class; the video
+  # with only Ambiguous segments (0000099) is still not written.
+  np.testing.assert_array_equal(
+      decoded['video_validation_0000051'][
+          _INPUT.groundtruth_ambiguous_segments_seconds], [[100.0, 101.5]])
+  assert decoded['video_validation_0000052'][
+      _INPUT.groundtruth_ambiguous_segments_seconds].shape == (0, 2)
+  assert 'video_validation_0000099' not in decoded
+
+
+def test_json_ambiguous_annotations_become_the_ambiguous_field(tmp_path):
+  database = {'v1': {'subset': 'Test', 'duration': 40.0, 'fps': 30.0,
+                     'annotations': [
+                         {'label': 'Jump', 'segment': [1.0, 5.0]},
+                         {'label': 'Ambiguous', 'segment': [7.25, 9.5]}]}}
+  json_path = str(tmp_path / 'gt.json')
+  with open(json_path, 'w') as f:
+    json.dump({'database': database}, f)
+  features_dir = str(tmp_path / 'features')
+  util.write_features(features_dir, 'v1', util.random_features('v1', 300),
+                      'concat')
+  label_map_path = str(tmp_path / 'label_map.pbtxt')
+  output_path = str(tmp_path / 'test.tfrecord')
+  create_tal_tf_record_lib.create_tf_record(
+      features_dir, output_path, label_map_path, annotations_json=json_path,
+      subset='Test', **COMMON)
+  assert label_map_util.get_label_map_dict(label_map_path) == {'Jump': 1}
+  decoded = util.decode_records(output_path)['v1']
+  np.testing.assert_array_equal(decoded[_INPUT.groundtruth_classes], [1])
+  np.testing.assert_array_equal(
+      decoded[_INPUT.groundtruth_ambiguous_segments_seconds], [[7.25, 9.5]])
 
 
 def test_unknown_label_in_library_leaves_nothing(tmp_path):

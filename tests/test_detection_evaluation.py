@@ -446,3 +446,62 @@ def test_bad_files_raise(tmp_path):
       _write(tmp_path, 'g.json', {'results': {'v': [
           {'score': 0.5, 'segment': [0, 1]}]}}))
   assert proposals.labels is None and proposals.scores.tolist() == [0.5]
+
+
+def test_temporal_evaluator_thumos14_kit_protocol_matches_kit_function():
+  from tal_detection.metrics import temporal_detection_evaluator
+  from tal_detection.metrics import thumos14_kit_evaluation
+  from tal_detection.protos import eval_pb2
+  rng = np.random.RandomState(5)
+  categories = [{'id': 1, 'name': 'a'}, {'id': 2, 'name': 'b'}]
+  config = eval_pb2.EvalConfig(protocol=eval_pb2.EvalConfig.THUMOS14_KIT,
+                               metrics_set=['detection_metrics'],
+                               detection_tiou_thresholds=[0.3, 0.5])
+  evaluator = temporal_detection_evaluator.evaluator_from_eval_config(
+      config, categories)
+  all_gt, all_det, all_amb = [], [], []
+  for v in range(4):
+    starts = rng.uniform(0, 50, 4)
+    gt = np.stack([starts, starts + rng.uniform(2, 9, 4)], 1)
+    gt_classes = rng.randint(1, 3, 4)
+    det = np.concatenate([gt + rng.normal(0, 1, gt.shape),
+                          np.stack([starts, starts + 3], 1)])
+    det.sort(axis=1)
+    scores = rng.uniform(size=8)
+    det_classes = rng.randint(1, 3, 8)
+    amb = np.array([[starts[0] - 1, starts[0] + 1]])
+    evaluator.add_single_ground_truth('v%d' % v, gt, gt_classes, amb)
+    evaluator.add_single_detections('v%d' % v, det, scores, det_classes)
+    all_gt.append(('v%d' % v, gt, gt_classes - 1))
+    all_det.append(('v%d' % v, det, scores, det_classes - 1))
+    all_amb.append(('v%d' % v, amb))
+  metrics = evaluator.evaluate()
+  expected = thumos14_kit_evaluation.compute_average_precision_kit(
+      [v for v, g, _ in all_gt for _ in g], np.concatenate([g for _, g, _ in all_gt]),
+      np.concatenate([c for _, _, c in all_gt]),
+      [v for v, d, _, _ in all_det for _ in d],
+      np.concatenate([d for _, d, _, _ in all_det]),
+      np.concatenate([s for _, _, s, _ in all_det]),
+      np.concatenate([c for _, _, _, c in all_det]), 2, [0.3, 0.5],
+      [v for v, _ in all_amb], np.concatenate([a for _, a in all_amb]))
+  assert metrics['DetectionMetrics/mAP@0.5IOU'] == pytest.approx(
+      expected.mean_average_precision[1])
+  assert metrics['DetectionMetrics/mAP@0.3IOU'] == pytest.approx(
+      expected.mean_average_precision[0])
+  # The ActivityNet protocol on the same data differs (other matching and AP).
+  config.protocol = eval_pb2.EvalConfig.ACTIVITYNET
+  assert temporal_detection_evaluator.evaluator_from_eval_config(
+      config, categories)._protocol == 'activitynet'
+
+
+def test_load_ground_truth_keeps_ambiguous_apart(tmp_path):
+  path = _write(tmp_path, 'gt.json', {'database': {
+      'v': {'subset': 'Test', 'annotations': [
+          {'label': 'Ambiguous', 'segment': [1, 2]},
+          {'label': 'Jump', 'segment': [3, 4]}]},
+      'w': {'subset': 'Train', 'annotations': [
+          {'label': 'Ambiguous', 'segment': [5, 6]}]}}})
+  gt = activitynet_io.load_ground_truth(path, 'Test')
+  assert gt.class_names == ['Jump']
+  assert gt.ambiguous_video_ids == ['v']
+  np.testing.assert_array_equal(gt.ambiguous_segments, [[1, 2]])

@@ -158,3 +158,63 @@ def test_results_without_detections_score_zero_with_one_warning(tmp_path,
   assert warnings == ['evaluate_detections: warning: %s: holds no %s; every '
                       '%s is 0' % (empty, *(('proposals', 'AR') if proposals
                                             else ('detections', 'AP')))]
+
+
+def test_both_protocols_in_one_run_with_ambiguous_txt(tmp_path):
+  # Kit protocol, Jump at 0.5: GT [0,10] takes the 0.9 copy, GT [20,30] the
+  # 0.7 one (overlap 0.8); the 0.8 duplicate is a FP unless an Ambiguous segment
+  # overlaps it. Flags TP, FP, TP: 11-point AP = (6 * 1 + 5 * 2/3) / 11.
+  gt = _write(tmp_path, 'gt.json', GROUNDTRUTH)
+  det = _write(tmp_path, 'det.json', DETECTIONS)
+  process = _run('--groundtruth', gt, '--detections', det, '--subset', 'Test',
+                 '--tiou_thresholds', '0.5', '--protocol',
+                 'activitynet,thumos14_kit')
+  assert process.returncode == 0, process.stderr
+  output = json.loads(process.stdout)
+  assert output['activitynet']['mAP']['0.5'] == pytest.approx((5 / 6 + 1) / 2)
+  kit_jump = (6 + 5 * 2 / 3) / 11
+  assert output['thumos14_kit']['per_class_AP']['Jump']['0.5'] == pytest.approx(
+      kit_jump)
+  assert output['thumos14_kit']['mAP']['0.5'] == pytest.approx(
+      (kit_jump + 1) / 2)
+  ambiguous = tmp_path / 'Ambiguous_test.txt'
+  ambiguous.write_text('v1 9.5 12.0\nv2 0 1\n')
+  process = _run('--groundtruth', gt, '--detections', det, '--subset', 'Test',
+                 '--tiou_thresholds', '0.5', '--protocol', 'thumos14_kit',
+                 '--ambiguous_txt', str(ambiguous))
+  assert process.returncode == 0, process.stderr
+  output = json.loads(process.stdout)
+  # The duplicate overlaps the Ambiguous [9.5, 12] -> dropped: Jump AP 1.
+  assert output['protocol'] == 'thumos14_kit'
+  assert output['num_ambiguous_segments'] == 1  # v2 is not in the Test subset.
+  assert output['mAP']['0.5'] == pytest.approx(1.0)
+
+
+def test_ambiguous_json_annotations_are_not_a_class(tmp_path):
+  groundtruth = json.loads(json.dumps(GROUNDTRUTH))
+  groundtruth['database']['v1']['annotations'].append(
+      {'label': 'Ambiguous', 'segment': [9.5, 12.0]})
+  gt = _write(tmp_path, 'gt.json', groundtruth)
+  det = _write(tmp_path, 'det.json', DETECTIONS)
+  for protocol, expected in (('activitynet', (5 / 6 + 1) / 2),
+                             ('thumos14_kit', 1.0)):
+    process = _run('--groundtruth', gt, '--detections', det, '--subset', 'Test',
+                   '--tiou_thresholds', '0.5', '--protocol', protocol)
+    assert process.returncode == 0, process.stderr
+    output = json.loads(process.stdout)
+    assert 'Ambiguous' not in output['per_class_AP']
+    assert 'Ambiguous' not in output['classes_without_groundtruth']
+    assert output['mAP']['0.5'] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--protocol', 'voc'], "--protocol: 'voc'"),
+    (['--protocol', 'thumos14_kit', '--ambiguous_txt', '/nonexistent/A.txt'],
+     '/nonexistent/A.txt: cannot read file'),
+])
+def test_bad_protocol_arguments(files, args, message):
+  gt, det = files
+  process = _run('--groundtruth', gt, '--detections', det, *args)
+  assert process.returncode == 1
+  lines = process.stderr.strip().splitlines()
+  assert len(lines) == 1 and message in lines[0], process.stderr

@@ -308,3 +308,204 @@ def test_batch_multiclass_nms_bad_shapes():
     post_processing.batch_multiclass_non_max_suppression(
         np.zeros((1, 3, 2), np.float32), np.zeros((1, 3, 2), np.float32),
         0.0, 0.5, 3, 3)
+
+
+# --- Soft-NMS, top-k, min score, class-agnostic, voting -------------------------
+
+
+def np_general_nms(segments, scores, score_thresh, iou_thresh,
+                   max_size_per_class, max_total_size, num_valid_segments=None,
+                   method='HARD', soft_nms_sigma=0.5, pre_nms_top_k=0,
+                   min_score=0.0, class_agnostic=False, voting_iou_threshold=0.0):
+  """Plain eager reference of every NMS option, one video and group at a time.
+
+  Candidates: flattened index n * C + c, score > score_thresh, then the video's
+  top k (stable: ties by lower index), then score > max(score_thresh, min_score).
+  Per group: repeatedly select the highest current score (ties: earlier in the
+  candidate list), decay the others, drop those at or below the threshold.
+  """
+  batch, num_segments, q, _ = segments.shape
+  num_classes = scores.shape[2]
+  threshold = max(score_thresh, min_score)
+  out_segments = np.zeros((batch, max_total_size, 2), np.float64)
+  out_scores = np.zeros((batch, max_total_size), np.float64)
+  out_classes = np.zeros((batch, max_total_size), np.float64)
+  out_counts = np.zeros((batch,), np.int32)
+  for b in range(batch):
+    valid = num_segments if num_valid_segments is None else num_valid_segments[b]
+    cands = []  # (flat index, class, segment, score)
+    for n in range(valid):
+      for c in range(num_classes):
+        if scores[b, n, c] > score_thresh:
+          cands.append((n * num_classes + c, c,
+                        segments[b, n, 0 if q == 1 else c].astype(np.float64),
+                        float(scores[b, n, c])))
+    if pre_nms_top_k:
+      order = np.argsort([-x[3] for x in cands], kind='stable')[:pre_nms_top_k]
+      cands = [cands[i] for i in order]
+    cands = [x for x in cands if x[3] > threshold]
+    groups = {}
+    for position, x in enumerate(cands):
+      groups.setdefault(0 if class_agnostic else x[1], []).append(position)
+    selections = []  # (final score, position)
+    for members in groups.values():
+      current = {p: cands[p][3] for p in members}
+      while current:
+        best = max(current.values())
+        pick = min(p for p, v in current.items() if v == best)
+        selections.append((best, pick))
+        del current[pick]
+        for p in list(current):
+          tiou = _np_tiou(cands[pick][2], cands[p][2][None])[0]
+          if method == 'HARD':
+            weight = 0.0 if tiou > iou_thresh else 1.0
+          elif method == 'SOFT_GAUSSIAN':
+            weight = np.exp(-tiou * tiou / soft_nms_sigma)
+          else:
+            weight = 1.0 - tiou if tiou > iou_thresh else 1.0
+          current[p] *= weight
+          if current[p] <= threshold:
+            del current[p]
+    selections.sort(key=lambda s: (-s[0], s[1]))
+    per_class = {}
+    kept = []
+    for score, p in selections:
+      c = cands[p][1]
+      if per_class.get(c, 0) < max_size_per_class:
+        per_class[c] = per_class.get(c, 0) + 1
+        kept.append((score, p))
+    kept = kept[:max_total_size]
+    out_counts[b] = len(kept)
+    for k, (score, p) in enumerate(kept):
+      segment = cands[p][2]
+      if voting_iou_threshold:
+        group = 0 if class_agnostic else cands[p][1]
+        total, weighted = 0.0, np.zeros(2)
+        for other in groups[group]:
+          if _np_tiou(segment, cands[other][2][None])[0] >= voting_iou_threshold:
+            total += cands[other][3]
+            weighted += cands[other][3] * cands[other][2]
+        segment = weighted / total
+      out_scores[b, k], out_classes[b, k] = score, cands[p][1]
+      out_segments[b, k] = segment
+  return out_segments, out_scores, out_classes, out_counts
+
+
+def _assert_close_to_general_reference(outputs, expected):
+  segments, scores, classes, counts = [np.asarray(o) for o in outputs]
+  exp_segments, exp_scores, exp_classes, exp_counts = expected
+  np.testing.assert_array_equal(counts, exp_counts)
+  np.testing.assert_array_equal(classes, exp_classes)
+  np.testing.assert_allclose(scores, exp_scores, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(segments, exp_segments, rtol=1e-5, atol=1e-4)
+
+
+_GENERAL_CASES = [
+    dict(method='HARD', pre_nms_top_k=40),
+    dict(method='HARD', class_agnostic=True),
+    dict(method='HARD', voting_iou_threshold=0.6),
+    dict(method='SOFT_GAUSSIAN', soft_nms_sigma=0.5, min_score=0.05),
+    dict(method='SOFT_GAUSSIAN', soft_nms_sigma=0.75, min_score=0.2,
+         pre_nms_top_k=50, voting_iou_threshold=0.75),
+    dict(method='SOFT_LINEAR', min_score=0.1),
+    dict(method='SOFT_LINEAR', min_score=0.05, class_agnostic=True,
+         pre_nms_top_k=60, voting_iou_threshold=0.8),
+    dict(method='SOFT_GAUSSIAN', soft_nms_sigma=0.5, min_score=0.1,
+         class_agnostic=True),
+]
+
+
+@pytest.mark.parametrize('seed', range(3))
+@pytest.mark.parametrize('options', _GENERAL_CASES)
+@pytest.mark.parametrize('tied', [False, True])
+def test_general_nms_matches_numpy(seed, options, tied):
+  rng = np.random.RandomState(100 + seed)
+  batch, num_segments, num_classes = 2, 25, 3
+  segments = _random_segments(rng, [batch, num_segments, num_classes])
+  scores = rng.uniform(size=(batch, num_segments, num_classes))
+  if tied:
+    # Few distinct scores (and duplicated segments): the tie rule decides.
+    scores = np.round(scores * 4) / 4 + 0.01
+    segments[:, 1::2] = segments[:, :-1:2]
+  scores = scores.astype(np.float32)
+  num_valid = np.array([num_segments, 17], np.int32)
+  args = (segments, scores, 0.02, 0.5, 6, 12)
+  outputs = post_processing.batch_multiclass_non_max_suppression(
+      *args, num_valid_segments=num_valid, **options)
+  expected = np_general_nms(*args, num_valid_segments=num_valid, **options)
+  _assert_close_to_general_reference(outputs, expected)
+
+
+def test_general_hard_equals_combined_kernel():
+  # The general path with HARD (forced by a top-k that keeps everything) and the
+  # combined kernel agree on untied random input.
+  rng = np.random.RandomState(7)
+  segments = _random_segments(rng, [2, 30, 4])
+  scores = rng.uniform(size=(2, 30, 4)).astype(np.float32)
+  combined = post_processing.batch_multiclass_non_max_suppression(
+      segments, scores, 0.1, 0.6, 5, 15)
+  general = post_processing.batch_multiclass_non_max_suppression(
+      segments, scores, 0.1, 0.6, 5, 15, pre_nms_top_k=10000)
+  for a, b in zip(combined, general):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+
+
+def test_soft_nms_hand_computed():
+  # Two segments of one class, tIoU 0.5: Gaussian (sigma 0.5) keeps the second
+  # at 0.8 * exp(-0.25 / 0.5); linear (threshold 0.3) at 0.8 * 0.5; hard drops it.
+  segments = np.array([[[[0, 4]], [[2, 4]]]], np.float32)
+  scores = np.array([[[0.9], [0.8]]], np.float32)
+  nms = post_processing.batch_multiclass_non_max_suppression
+  _, gauss, _, n = nms(segments, scores, 0.0, 0.3, 5, 5,
+                       method='SOFT_GAUSSIAN', soft_nms_sigma=0.5)
+  np.testing.assert_allclose(gauss.numpy()[0, :2], [0.9, 0.8 * np.exp(-0.5)],
+                             rtol=1e-6)
+  assert n.numpy()[0] == 2
+  _, linear, _, _ = nms(segments, scores, 0.0, 0.3, 5, 5, method='SOFT_LINEAR')
+  np.testing.assert_allclose(linear.numpy()[0, :2], [0.9, 0.4], rtol=1e-6)
+  _, _, _, n = nms(segments, scores, 0.0, 0.3, 5, 5, method='HARD',
+                   pre_nms_top_k=5)
+  assert n.numpy()[0] == 1
+  # Voting at 0.5: the kept [0, 4] becomes (0.9 [0, 4] + 0.8 [2, 4]) / 1.7.
+  voted, _, _, _ = nms(segments, scores, 0.0, 0.3, 5, 5,
+                       voting_iou_threshold=0.5)
+  np.testing.assert_allclose(voted.numpy()[0, 0], [1.6 / 1.7, 4.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize('method', ['HARD', 'SOFT_GAUSSIAN', 'SOFT_LINEAR'])
+def test_general_nms_graph_mode_unknown_shapes(method):
+  graph = tf.Graph()
+  with graph.as_default():
+    segments = tf.compat.v1.placeholder(tf.float32, [None, None, None, 2])
+    scores = tf.compat.v1.placeholder(tf.float32, [None, None, None])
+    num_valid = tf.compat.v1.placeholder(tf.int32, [None])
+    options = dict(method=method, min_score=0.05, pre_nms_top_k=30,
+                   voting_iou_threshold=0.7)
+    outputs = post_processing.batch_multiclass_non_max_suppression(
+        segments, scores, 0.0, 0.5, 5, 8, num_valid_segments=num_valid,
+        **options)
+    assert outputs[0].shape.as_list() == [None, 8, 2]
+  rng = np.random.RandomState(3)
+  with tf.compat.v1.Session(graph=graph) as sess:
+    for batch, n, q in ((1, 12, 1), (3, 20, 3), (2, 0, 1)):
+      seg_np = _random_segments(rng, [batch, n, q])
+      score_np = rng.uniform(size=(batch, n, 3)).astype(np.float32)
+      valid_np = rng.randint(0, n + 1, size=batch).astype(np.int32)
+      result = sess.run(outputs, {segments: seg_np, scores: score_np,
+                                  num_valid: valid_np})
+      _assert_close_to_general_reference(
+          result, np_general_nms(seg_np, score_np, 0.0, 0.5, 5, 8,
+                                 num_valid_segments=valid_np, **options))
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(method='SOFTER'), 'method'),
+    (dict(method='SOFT_GAUSSIAN', soft_nms_sigma=0.0), 'soft_nms_sigma'),
+    (dict(pre_nms_top_k=-1), 'pre_nms_top_k'),
+    (dict(voting_iou_threshold=1.5), 'voting_iou_threshold'),
+])
+def test_general_nms_bad_arguments(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    post_processing.batch_multiclass_non_max_suppression(
+        np.zeros((1, 3, 1, 2), np.float32), np.zeros((1, 3, 2), np.float32),
+        0.0, 0.5, 3, 3, **kwargs)

@@ -1,7 +1,11 @@
 r"""Evaluates ActivityNet-format detections or proposals against ground truth.
 
-Detection mAP and per-class AP exactly as the ActivityNet detection evaluator, or
-proposal AR@AN exactly as the ActivityNet proposal evaluator; prints one JSON object.
+Detection mAP and per-class AP exactly as the ActivityNet detection evaluator
+(--protocol=activitynet, the default) and/or the THUMOS'14 challenge kit
+(--protocol=thumos14_kit, with Ambiguous segments from the json or --ambiguous_txt),
+or proposal AR@AN exactly as the ActivityNet proposal evaluator; prints one JSON
+object (with both protocols: {"activitynet": {...}, "thumos14_kit": {...}}, each
+keeping its "mAP" keyed by threshold).
 
   python tools/evaluate_detections.py --groundtruth thumos14.json \
       --detections det.json --subset Test [--tiou_thresholds 0.3,0.4,0.5,0.6,0.7]
@@ -36,6 +40,15 @@ flags.DEFINE_boolean('proposals', False,
                      'Evaluate class-agnostic proposals (AR@AN) instead of mAP.')
 flags.DEFINE_string('an', '10,20,50,100,200',
                     'Comma-separated average numbers of proposals per video.')
+flags.DEFINE_string('protocol', 'activitynet',
+                    'Detection protocol: activitynet (the ActivityNet evaluator) '
+                    'or thumos14_kit (the THUMOS\'14 challenge kit); '
+                    '"activitynet,thumos14_kit" runs both and prints '
+                    '{"<protocol>": {...}, ...}.')
+flags.DEFINE_list('ambiguous_txt', [],
+                  'THUMOS\'14 Ambiguous_<split>.txt file(s) adding Ambiguous '
+                  'segments (json annotations labelled Ambiguous are always '
+                  'used); only the thumos14_kit protocol counts them.')
 
 
 def main(unused_argv):
@@ -55,10 +68,17 @@ def main(unused_argv):
     an_values = [int(a) if a.is_integer() else a for a in an_values]
     output = file_evaluation.evaluate_proposal_files(FLAGS.groundtruth, FLAGS.detections,
                                      FLAGS.subset, thresholds, an_values)
+    counts = output
   else:
-    output = file_evaluation.evaluate_detection_files(
-        FLAGS.groundtruth, FLAGS.detections, FLAGS.subset, thresholds)
-  if not output.get('num_detections', output.get('num_proposals')):
+    protocols = file_evaluation.parse_protocols(FLAGS.protocol)
+    outputs = {
+        protocol: file_evaluation.evaluate_detection_files(
+            FLAGS.groundtruth, FLAGS.detections, FLAGS.subset, thresholds,
+            protocol=protocol, ambiguous_txt_paths=FLAGS.ambiguous_txt)
+        for protocol in protocols}
+    output = (outputs[protocols[0]] if len(protocols) == 1 else outputs)
+    counts = outputs[protocols[0]]
+  if not counts.get('num_detections', counts.get('num_proposals')):
     # Not an error (an untrained model may find nothing), but never silent.
     print('%s: warning: %s: holds no %s; every %s is 0' % (
         tool_util.tool_name(), FLAGS.detections,

@@ -16,7 +16,9 @@ def build(post_processing_config):
 
   Returns:
     non_max_suppressor_fn: post_processing.batch_multiclass_non_max_suppression
-      with score_thresh, iou_thresh, max_size_per_class and max_total_size bound;
+      with every batch_non_max_suppression field bound (thresholds, sizes,
+      method, soft_nms_sigma, pre_nms_top_k, min_score, class_agnostic,
+      voting_iou_threshold);
       call it as fn(segments, scores, num_valid_segments=None).
     score_converter_fn: maps logits [..., C] to scores [..., C] (logits are
       divided by logit_scale, then SOFTMAX / SIGMOID / IDENTITY).
@@ -49,12 +51,30 @@ def _build_non_max_suppressor(nms_config):
         '%smax_detections_per_class (%d) must not exceed max_total_detections '
         '(%d)' % (prefix, nms_config.max_detections_per_class,
                   nms_config.max_total_detections))
+  for field in ('min_score', 'voting_iou_threshold'):
+    value = getattr(nms_config, field)
+    if not 0.0 <= value <= 1.0:
+      raise ValueError('%s%s must be in [0, 1], got %r' % (prefix, field, value))
+  if nms_config.pre_nms_top_k < 0:
+    raise ValueError('%spre_nms_top_k must be >= 0, got %d' %
+                     (prefix, nms_config.pre_nms_top_k))
+  method = post_processing_pb2.BatchNonMaxSuppression.Method.Name(
+      nms_config.method)
+  if method == post_processing.SOFT_GAUSSIAN and not nms_config.soft_nms_sigma > 0:
+    raise ValueError('%ssoft_nms_sigma must be > 0, got %r' %
+                     (prefix, nms_config.soft_nms_sigma))
   return functools.partial(
       post_processing.batch_multiclass_non_max_suppression,
       score_thresh=nms_config.score_threshold,
       iou_thresh=nms_config.iou_threshold,
       max_size_per_class=nms_config.max_detections_per_class,
-      max_total_size=nms_config.max_total_detections)
+      max_total_size=nms_config.max_total_detections,
+      method=method,
+      soft_nms_sigma=nms_config.soft_nms_sigma,
+      pre_nms_top_k=nms_config.pre_nms_top_k,
+      min_score=nms_config.min_score,
+      class_agnostic=nms_config.class_agnostic,
+      voting_iou_threshold=nms_config.voting_iou_threshold)
 
 
 def _build_score_converter(score_converter, logit_scale):

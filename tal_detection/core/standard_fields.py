@@ -26,6 +26,10 @@ class InputDataFields(object):
   # Label ids 1..C as in the label map.
   groundtruth_classes = 'groundtruth_classes'
   num_groundtruth_segments = 'num_groundtruth_segments'
+  # THUMOS'14 Ambiguous segments (seconds, float64 [A, 2]): never a class or a
+  # training target; only the THUMOS'14 kit protocol reads them.
+  groundtruth_ambiguous_segments_seconds = 'groundtruth_ambiguous_segments_seconds'
+  num_groundtruth_ambiguous_segments = 'num_groundtruth_ambiguous_segments'
   features_prefix = 'features/'
 
   @staticmethod
@@ -78,6 +82,9 @@ class TfExampleFields(object):
   segment_end_us = 'segment/end_us'
   segment_label = 'segment/label'
   segment_label_text = 'segment/label_text'
+  # Ambiguous segments (THUMOS'14), int64 microseconds like the ground truth.
+  ambiguous_start_us = 'ambiguous/start_us'
+  ambiguous_end_us = 'ambiguous/end_us'
   features_prefix = 'features/'
 
   @staticmethod

@@ -10,6 +10,9 @@ InputDataFields:
   features/<stream>              float32 [T, D_stream] per configured stream
   groundtruth_segments_seconds   float64 [N, 2] (exact to 1e-6 s)
   groundtruth_classes            int32 [N], label-map ids 1..C
+  groundtruth_ambiguous_segments_seconds
+                                 float64 [A, 2] THUMOS'14 Ambiguous segments
+                                 ([0, 2] when the record has none)
 """
 import numpy as np
 import tensorflow as tf
@@ -85,6 +88,9 @@ class TfSequenceExampleDecoder(object):
         _FIELDS.segment_start_us: tf.io.VarLenFeature(tf.int64),
         _FIELDS.segment_end_us: tf.io.VarLenFeature(tf.int64),
         _FIELDS.segment_label: tf.io.VarLenFeature(tf.int64),
+        # Absent from most records: VarLen parses them as empty.
+        _FIELDS.ambiguous_start_us: tf.io.VarLenFeature(tf.int64),
+        _FIELDS.ambiguous_end_us: tf.io.VarLenFeature(tf.int64),
     }
     sequence_spec = {
         _FIELDS.features_key(name): tf.io.RaggedFeature(tf.float32)
@@ -124,6 +130,12 @@ class TfSequenceExampleDecoder(object):
                        tf.equal(tf.shape(labels)[0], num_segments)),
         'segment/start_us, segment/end_us and segment/label have different '
         'lengths; video:', video_id))
+    amb_start_us = tf.sparse.to_dense(context[_FIELDS.ambiguous_start_us])
+    amb_end_us = tf.sparse.to_dense(context[_FIELDS.ambiguous_end_us])
+    checks.append(_check(
+        tf.equal(tf.shape(amb_start_us)[0], tf.shape(amb_end_us)[0]),
+        'ambiguous/start_us and ambiguous/end_us have different lengths; '
+        'video:', video_id))
     checks = [check for check in checks if check is not None]  # None if eager.
 
     with tf.control_dependencies(checks):
@@ -140,6 +152,10 @@ class TfSequenceExampleDecoder(object):
           _INPUT.groundtruth_segments_seconds: tf.reshape(segments_seconds,
                                                           [-1, 2]),
           _INPUT.groundtruth_classes: tf.cast(labels, tf.int32),
+          _INPUT.groundtruth_ambiguous_segments_seconds: tf.reshape(
+              tf.stack([tf.cast(amb_start_us, tf.float64),
+                        tf.cast(amb_end_us, tf.float64)], axis=1) / 1e6,
+              [-1, 2]),
       }
       for name, dim in zip(self._stream_names, self._stream_dims):
         # Reshaped only after the checks, which explain a mismatch better

@@ -12,7 +12,9 @@ ActivityNet / ActionFormer json layout:
 
 THUMOS'14 layout: a folder of per-class files <Class>_<split>.txt (e.g.
 BaseballPitch_val.txt), one "video_id start end" line per instance;
-Ambiguous_<split>.txt marks ambiguous segments, which are skipped.
+Ambiguous_<split>.txt marks ambiguous segments; in both layouts they are never a
+class: they are kept per video in VideoAnnotation.ambiguous (a video with only
+Ambiguous segments is left out of the THUMOS txt reading, as before).
 """
 import collections
 import json
@@ -29,7 +31,7 @@ class Segment(collections.namedtuple('Segment', ['start', 'end', 'label'])):
 
 class VideoAnnotation(collections.namedtuple(
     'VideoAnnotation', ['video_id', 'subset', 'duration', 'fps', 'segments',
-                        'label_ids'])):
+                        'label_ids', 'ambiguous'])):
   """The annotation of one video.
 
   Fields:
@@ -40,7 +42,12 @@ class VideoAnnotation(collections.namedtuple(
     segments: list of Segment.
     label_ids: dict class name -> label_id as given in the source json (may be
       empty); used only to order a new label map.
+    ambiguous: list of (start, end) seconds of the video's Ambiguous segments
+      (never a class or a training target; kept for the THUMOS'14 kit protocol).
   """
+
+
+VideoAnnotation.__new__.__defaults__ = ((),)
 
 
 def _is_number(value):
@@ -106,6 +113,7 @@ def read_activitynet_json(path, subset=None):
     if not isinstance(annotations, list):
       raise ValueError('%s: "annotations" is not a list' % where)
     segments = []
+    ambiguous = []
     label_ids = {}
     for index, annotation in enumerate(annotations):
       if not isinstance(annotation, dict):
@@ -119,6 +127,9 @@ def read_activitynet_json(path, subset=None):
         raise ValueError('%s: annotation %d "segment" must be two finite '
                          'numbers [start, end], got %r' %
                          (where, index, segment))
+      if label == AMBIGUOUS_CLASS:
+        ambiguous.append((float(segment[0]), float(segment[1])))
+        continue
       segments.append(Segment(float(segment[0]), float(segment[1]), label))
       label_id = annotation.get('label_id')
       if label_id is not None and not isinstance(label_id, int):
@@ -137,7 +148,7 @@ def read_activitynet_json(path, subset=None):
         video_id=str(video_id), subset=video_subset,
         duration=float(duration) if duration is not None else None,
         fps=float(fps) if fps is not None else None, segments=segments,
-        label_ids=label_ids))
+        label_ids=label_ids, ambiguous=sorted(ambiguous)))
   if subset and not videos:
     raise ValueError(
         'annotation json %s has no video of subset %r (subsets: %s)' %
@@ -170,6 +181,7 @@ def read_thumos_annotation_dir(directory, subset=None):
   if not os.path.isdir(directory):
     raise ValueError('THUMOS annotation folder %s does not exist' % directory)
   per_video = collections.defaultdict(list)
+  ambiguous = collections.defaultdict(list)
   class_names = set()
   num_ambiguous = 0
   num_files = 0
@@ -206,6 +218,7 @@ def read_thumos_annotation_dir(directory, subset=None):
             'got %r' % (path, line_number, line.strip()))
       if label == AMBIGUOUS_CLASS:
         num_ambiguous += 1
+        ambiguous[parts[0]].append((start, end))
         continue
       per_video[parts[0]].append(Segment(start, end, label))
   if num_files == 0:
@@ -214,7 +227,8 @@ def read_thumos_annotation_dir(directory, subset=None):
                                  else ''))
   videos = [VideoAnnotation(video_id=video_id, subset=subset or None,
                             duration=None, fps=None,
-                            segments=sorted(per_video[video_id]), label_ids={})
+                            segments=sorted(per_video[video_id]), label_ids={},
+                            ambiguous=sorted(ambiguous.get(video_id, [])))
             for video_id in sorted(per_video)]
   return videos, sorted(class_names), num_ambiguous
 

@@ -317,7 +317,8 @@ def create_tf_record(features_dir, output_path, label_map_path,
             video.video_id, features, fps=video_fps,
             stride_frames=stride_frames, offset_frames=offset_frames,
             duration=duration, segments_seconds=segments, label_ids=label_ids,
-            label_texts=label_texts)
+            label_texts=label_texts,
+            ambiguous_segments_seconds=getattr(video, 'ambiguous', None))
         writer.write(example.SerializeToString())
         if (index + 1) % progress_every == 0 or index + 1 == len(videos):
           logging.info('converted %d/%d videos (%.1f s)', index + 1,

@@ -34,7 +34,7 @@ def seconds_to_microseconds(seconds):
 
 def make_sequence_example(video_id, stream_features, fps, stride_frames,
                           offset_frames, duration, segments_seconds, label_ids,
-                          label_texts=None):
+                          label_texts=None, ambiguous_segments_seconds=None):
   """Builds the SequenceExample of one video.
 
   Args:
@@ -48,6 +48,10 @@ def make_sequence_example(video_id, stream_features, fps, stride_frames,
     segments_seconds: float array [N, 2] of (start, end) seconds.
     label_ids: int array [N], label-map ids 1..C.
     label_texts: optional list of N class names.
+    ambiguous_segments_seconds: optional [A, 2] Ambiguous segments (THUMOS'14),
+      written as ambiguous/start_us, ambiguous/end_us only when A > 0 (never
+      training targets; the THUMOS'14 kit protocol drops false positives
+      overlapping them).
 
   Returns:
     A tf.train.SequenceExample.
@@ -100,6 +104,14 @@ def make_sequence_example(video_id, stream_features, fps, stride_frames,
   else:
     # Present (empty) so every record has the same keys.
     context[_FIELDS.segment_label_text].bytes_list.value.extend([])
+
+  if ambiguous_segments_seconds is not None and len(ambiguous_segments_seconds):
+    ambiguous = np.asarray(ambiguous_segments_seconds,
+                           dtype=np.float64).reshape([-1, 2])
+    context[_FIELDS.ambiguous_start_us].int64_list.value.extend(
+        seconds_to_microseconds(ambiguous[:, 0]).tolist())
+    context[_FIELDS.ambiguous_end_us].int64_list.value.extend(
+        seconds_to_microseconds(ambiguous[:, 1]).tolist())
 
   for name, array in stream_features.items():
     example.feature_lists.feature_list[

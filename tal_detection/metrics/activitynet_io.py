@@ -11,7 +11,9 @@ Results (detections or proposals):
     {"results": {"<video>": [{"label": "CricketBowling", "score": 0.9,
         "segment": [0.3, 1.2]}, ...]}}
 
-Segments are in seconds and may be numbers or numeric strings. Malformed input raises
+Segments are in seconds and may be numbers or numeric strings. Ground-truth
+annotations labelled `Ambiguous` are never a class: they are returned apart (the
+THUMOS'14 kit protocol drops false positives overlapping them). Malformed input raises
 ValueError naming the file, the video, the entry and the field.
 """
 import collections
@@ -27,7 +29,14 @@ GroundTruth = collections.namedtuple(
      'labels',  # [N] int64 index into class_names.
      'class_names',  # list of class names.
      'videos',  # list of every selected video id (also those without instances).
+     'ambiguous_video_ids',  # list [A]: video of each Ambiguous segment.
+     'ambiguous_segments',  # [A, 2] float64 seconds (never a class).
     ])
+GroundTruth.__new__.__defaults__ = ((), np.zeros((0, 2)))
+
+# Annotations with this label mark segments the THUMOS'14 kit neither rewards nor
+# penalises; they are kept apart from the classes under every protocol.
+AMBIGUOUS_LABEL = 'Ambiguous'
 
 Detections = collections.namedtuple(
     'Detections',
@@ -115,6 +124,7 @@ def load_ground_truth(path, subset=None, class_names=None):
   class_index = {name: i for i, name in enumerate(class_names or [])}
   wanted = subset.lower() if subset is not None else None
   video_ids, segments, labels, videos = [], [], [], []
+  ambiguous_video_ids, ambiguous_segments = [], []
   subsets_seen = set()
   for video_id, video in database.items():
     where = '%s: video %r' % (path, video_id)
@@ -136,6 +146,12 @@ def load_ground_truth(path, subset=None, class_names=None):
         if field not in annotation:
           raise ValueError("%s: missing field '%s'" % (entry, field))
       label = str(annotation['label'])
+      if label == AMBIGUOUS_LABEL:
+        start, end = parse_segment(annotation['segment'], entry)
+        if selected:
+          ambiguous_video_ids.append(video_id)
+          ambiguous_segments.append((start, end))
+        continue
       if label not in class_index:
         if fixed_classes:
           raise ValueError('%s: label %r is not one of the %d known classes' %
@@ -157,7 +173,45 @@ def load_ground_truth(path, subset=None, class_names=None):
       segments=np.asarray(segments, dtype=np.float64).reshape(-1, 2),
       labels=np.asarray(labels, dtype=np.int64),
       class_names=names,
-      videos=videos)
+      videos=videos,
+      ambiguous_video_ids=ambiguous_video_ids,
+      ambiguous_segments=np.asarray(ambiguous_segments,
+                                    dtype=np.float64).reshape(-1, 2))
+
+
+def load_thumos_ambiguous_txt(path, videos=None):
+  """Reads a THUMOS'14 `Ambiguous_<split>.txt` ("video start end" per line).
+
+  Args:
+    path: the txt file.
+    videos: optional collection of video ids; lines of other videos are skipped
+      (e.g. the videos of the evaluated subset).
+
+  Returns:
+    (video_ids list [A], segments [A, 2] float64 seconds).
+
+  Raises:
+    ValueError: naming the file and line, if it cannot be read or a line is not
+      `video start end` with end > start.
+  """
+  try:
+    with open(path, 'r') as f:
+      lines = f.read().splitlines()
+  except OSError as e:
+    raise ValueError('%s: cannot read file (%s)' % (path, e.strerror or e))
+  video_ids, segments = [], []
+  for number, line in enumerate(lines, 1):
+    fields = line.split()
+    if not fields:
+      continue
+    where = '%s: line %d' % (path, number)
+    if len(fields) != 3:
+      raise ValueError('%s: expected "video start end", got %r' % (where, line))
+    start, end = parse_segment(fields[1:], where)
+    if videos is None or fields[0] in videos:
+      video_ids.append(fields[0])
+      segments.append((start, end))
+  return video_ids, np.asarray(segments, dtype=np.float64).reshape(-1, 2)
 
 
 def _load_results(path, class_names, need_labels):

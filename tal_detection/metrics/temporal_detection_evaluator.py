@@ -17,14 +17,20 @@ import numpy as np
 import tensorflow as tf
 
 from tal_detection.core import standard_fields as fields
+from tal_detection.protos import eval_pb2
 from tal_detection.metrics import detection_evaluation
 from tal_detection.metrics import proposal_evaluation
+from tal_detection.metrics import thumos14_kit_evaluation
 
 # Proposals in seconds in the eval dict (the detections' `_seconds` convention).
 PROPOSAL_SEGMENTS_SECONDS = fields.DetectionResultFields.proposal_segments_seconds
 
 DETECTION_METRICS = 'detection_metrics'
 PROPOSAL_METRICS = 'proposal_metrics'
+
+# Detection protocols (eval_config.protocol, lower-cased).
+ACTIVITYNET = 'activitynet'
+THUMOS14_KIT = 'thumos14_kit'
 
 EvaluationResult = collections.namedtuple(
     'EvaluationResult',
@@ -56,7 +62,8 @@ class TemporalDetectionEvaluator(object):
                an_values=proposal_evaluation.DEFAULT_AN_VALUES,
                evaluate_detections=True,
                evaluate_proposals=True,
-               include_metrics_per_category=True):
+               include_metrics_per_category=True,
+               protocol=ACTIVITYNET):
     """Constructor.
 
     Args:
@@ -67,6 +74,8 @@ class TemporalDetectionEvaluator(object):
       evaluate_detections: whether evaluate() reports detection metrics.
       evaluate_proposals: whether evaluate() reports proposal metrics.
       include_metrics_per_category: whether per-class AP is reported.
+      protocol: ACTIVITYNET or THUMOS14_KIT (ground-truth-driven matching,
+        Ambiguous segments, 11-point AP); the metric names are the same.
 
     Raises:
       ValueError: on empty/duplicate categories or invalid thresholds/AN values.
@@ -97,6 +106,10 @@ class TemporalDetectionEvaluator(object):
     self._evaluate_detections = evaluate_detections
     self._evaluate_proposals = evaluate_proposals
     self._include_metrics_per_category = include_metrics_per_category
+    if protocol not in (ACTIVITYNET, THUMOS14_KIT):
+      raise ValueError('protocol must be %s or %s, got %r' %
+                       (ACTIVITYNET, THUMOS14_KIT, protocol))
+    self._protocol = protocol
     self._metrics = None
     self.last_result = None
     self.clear()
@@ -108,6 +121,7 @@ class TemporalDetectionEvaluator(object):
   def clear(self):
     """Forgets every added video."""
     self._groundtruth = collections.OrderedDict()
+    self._ambiguous = collections.OrderedDict()
     self._detections = collections.OrderedDict()
     self._proposals = collections.OrderedDict()
 
@@ -146,13 +160,16 @@ class TemporalDetectionEvaluator(object):
       raise ValueError('video %r: %s scores contain NaN or inf' % (video_id, what))
     return scores
 
-  def add_single_ground_truth(self, video_id, segments_seconds, class_ids):
+  def add_single_ground_truth(self, video_id, segments_seconds, class_ids,
+                              ambiguous_segments_seconds=None):
     """Adds one video's ground truth (a video added twice keeps the first).
 
     Args:
       video_id: video id (str or bytes).
       segments_seconds: [N, 2] [start, end] in seconds, end > start.
       class_ids: [N] label-map ids.
+      ambiguous_segments_seconds: optional [A, 2] Ambiguous segments (used by
+        the THUMOS14_KIT protocol only).
 
     Raises:
       ValueError: on malformed segments or unknown class ids.
@@ -171,6 +188,9 @@ class TemporalDetectionEvaluator(object):
       raise ValueError('video %r: %d ground-truth classes for %d segments' %
                        (video_id, classes.size, segments.shape[0]))
     self._groundtruth[video_id] = (segments, classes)
+    if ambiguous_segments_seconds is not None:
+      self._ambiguous[video_id] = self._check_segments(
+          video_id, 'ambiguous', ambiguous_segments_seconds)
 
   def add_single_detections(self, video_id, segments, scores, classes):
     """Adds one video's detections (a video added twice keeps the first).
@@ -238,11 +258,20 @@ class TemporalDetectionEvaluator(object):
         segments.append(s)
         scores.append(sc)
         classes.append(c)
-      detection = detection_evaluation.compute_average_precision_detection(
+      compute = detection_evaluation.compute_average_precision_detection
+      protocol_args = {}
+      if self._protocol == THUMOS14_KIT:
+        compute = thumos14_kit_evaluation.compute_average_precision_kit
+        amb_ids = [v for v, s in self._ambiguous.items() for _ in range(len(s))]
+        protocol_args = dict(
+            ambiguous_video_ids=amb_ids,
+            ambiguous_segments=_concat(list(self._ambiguous.values()), (0, 2),
+                                       np.float64))
+      detection = compute(
           gt_video_ids, gt_segments, gt_classes, video_ids,
           _concat(segments, (0, 2), np.float64), _concat(scores, (0,), np.float64),
           _concat(classes, (0,), np.int64), len(self._class_ids),
-          self._tiou_thresholds)
+          self._tiou_thresholds, **protocol_args)
     recall_at_an, curve = None, None
     if self._evaluate_proposals:
       video_ids, segments, scores = [], [], []
@@ -330,6 +359,12 @@ class TemporalDetectionEvaluator(object):
     gt_segments = np.asarray(eval_dict[input_fields.groundtruth_segments_seconds])
     gt_classes = np.asarray(eval_dict[input_fields.groundtruth_classes])
     num_gt = _counts(gt_classes, input_fields.num_groundtruth_segments)
+    amb_key = input_fields.groundtruth_ambiguous_segments_seconds
+    has_ambiguous = eval_dict.get(amb_key) is not None
+    if has_ambiguous:
+      amb_segments = np.asarray(eval_dict[amb_key])
+      num_amb = _counts(amb_segments,
+                        input_fields.num_groundtruth_ambiguous_segments)
     has_detections = result_fields.detection_segments_seconds in eval_dict
     if has_detections:
       det_segments = np.asarray(eval_dict[result_fields.detection_segments_seconds])
@@ -343,8 +378,9 @@ class TemporalDetectionEvaluator(object):
       num_prop = _counts(prop_scores, result_fields.num_proposals)
     for i in range(batch_size):
       video_id = video_ids[i]
-      self.add_single_ground_truth(video_id, gt_segments[i, :num_gt[i]],
-                                   gt_classes[i, :num_gt[i]])
+      self.add_single_ground_truth(
+          video_id, gt_segments[i, :num_gt[i]], gt_classes[i, :num_gt[i]],
+          amb_segments[i, :num_amb[i]] if has_ambiguous else None)
       if has_detections:
         self.add_single_detections(video_id, det_segments[i, :num_det[i]],
                                    det_scores[i, :num_det[i]],
@@ -370,6 +406,9 @@ class TemporalDetectionEvaluator(object):
             fields.InputDataFields.groundtruth_segments_seconds,
             fields.InputDataFields.groundtruth_classes,
             fields.InputDataFields.num_groundtruth_segments]
+    if self._protocol == THUMOS14_KIT:
+      keys += [fields.InputDataFields.groundtruth_ambiguous_segments_seconds,
+               fields.InputDataFields.num_groundtruth_ambiguous_segments]
     if self._evaluate_detections:
       keys += [fields.DetectionResultFields.detection_segments_seconds,
                fields.DetectionResultFields.detection_scores,
@@ -383,6 +422,8 @@ class TemporalDetectionEvaluator(object):
                fields.DetectionResultFields.proposal_scores,
                fields.DetectionResultFields.num_proposals]
     optional = (fields.InputDataFields.num_groundtruth_segments,
+                fields.InputDataFields.groundtruth_ambiguous_segments_seconds,
+                fields.InputDataFields.num_groundtruth_ambiguous_segments,
                 fields.DetectionResultFields.num_detections,
                 fields.DetectionResultFields.num_proposals)
     present = [k for k in keys if eval_dict.get(k) is not None]
@@ -445,7 +486,8 @@ def evaluator_from_eval_config(eval_config, categories):
       an_values=eval_config.average_number_of_proposals,
       evaluate_detections=DETECTION_METRICS in metrics_set,
       evaluate_proposals=PROPOSAL_METRICS in metrics_set,
-      include_metrics_per_category=eval_config.include_metrics_per_category)
+      include_metrics_per_category=eval_config.include_metrics_per_category,
+      protocol=eval_pb2.EvalConfig.Protocol.Name(eval_config.protocol).lower())
 
 
 def _decode(video_id):

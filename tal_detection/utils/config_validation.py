@@ -370,6 +370,20 @@ def _validate_post_processing(check, post_processing, field):
   check.at_least(nms.max_total_detections,
                  nms_field + '.max_total_detections', 1)
   check.positive(post_processing.logit_scale, field + '.logit_scale')
+  if nms.method == post_processing_pb2.BatchNonMaxSuppression.SOFT_GAUSSIAN:
+    check.positive(nms.soft_nms_sigma, nms_field + '.soft_nms_sigma')
+  check.at_least(nms.pre_nms_top_k, nms_field + '.pre_nms_top_k', 0)
+  if (post_processing.score_converter ==
+      post_processing_pb2.PostProcessing.IDENTITY):
+    check.non_negative(nms.min_score, nms_field + '.min_score')
+  else:
+    check.unit(nms.min_score, nms_field + '.min_score')
+  check.unit(nms.voting_iou_threshold, nms_field + '.voting_iou_threshold')
+  if (0 < nms.pre_nms_top_k < nms.max_detections_per_class):
+    check.fail(nms_field + '.pre_nms_top_k',
+               '%d is smaller than max_detections_per_class (%d): fewer '
+               'candidates than detections asked for (0 keeps all)' %
+               (nms.pre_nms_top_k, nms.max_detections_per_class))
 
 
 def _validate_train_config(check, config, prefix):
