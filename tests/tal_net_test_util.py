@@ -76,3 +76,16 @@ def synthetic_video(num_steps, dims, actions, seed=0, noise=0.3):
       x[end:end + 1] -= 1.5 * prototypes[0]
     features[name] = x
   return features
+
+
+def softmax_cross_entropy(logits, label):
+  """numpy reference of the weighted softmax loss of one element (weight 1)."""
+  logits = np.asarray(logits, np.float64)
+  return np.log(np.sum(np.exp(logits))) - logits[label]
+
+
+def smooth_l1(difference):
+  """numpy reference of the smooth L1 loss (delta 1) of one element's code."""
+  difference = np.abs(np.asarray(difference, np.float64))
+  return np.sum(np.where(difference <= 1.0, 0.5 * difference ** 2,
+                         difference - 0.5))

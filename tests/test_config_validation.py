@@ -119,10 +119,20 @@ BAD_CASES = [
      'argmax_matcher { unmatched_threshold: -0.1 } } } }',
      T + 'second_stage_matcher.argmax_matcher.unmatched_threshold: must be in '
      '[0, 1], got -0.1'),
+    ('second_stage_partial_matcher_below_its_default',
+     'model { tal_net { second_stage_matcher { argmax_matcher { '
+     'matched_threshold: 0.45 } } } }',
+     T + 'second_stage_matcher.argmax_matcher.unmatched_threshold: 0.5 is '
+     'larger than matched_threshold 0.45'),
+    ('first_stage_partial_matcher_below_its_default',
+     'model { tal_net { first_stage_matcher { argmax_matcher { '
+     'matched_threshold: 0.25 } } } }',
+     T + 'first_stage_matcher.argmax_matcher.unmatched_threshold: 0.3 is '
+     'larger than matched_threshold 0.25'),
     ('unmatched_above_matched', 'model { tal_net { first_stage_matcher { '
      'argmax_matcher { unmatched_threshold: 0.8 } } } }',
      T + 'first_stage_matcher.argmax_matcher.unmatched_threshold: 0.8 is '
-     'larger than matched_threshold (0.7)'),
+     'larger than matched_threshold 0.7'),
     ('negative_nms_threshold',
      'model { tal_net { first_stage_nms_iou_threshold: -0.5 } }',
      T + 'first_stage_nms_iou_threshold: must be in [0, 1], got -0.5'),
@@ -340,3 +350,22 @@ def test_nan_and_infinity_are_rejected_where_finite_values_are_needed():
   with pytest.raises(config_util.ConfigError,
                      match='soi_context_ratio: must be >= 0, got inf'):
     config_util.validate_pipeline_config(pipeline)
+
+
+@pytest.mark.parametrize('field, matched, default_unmatched', [
+    ('first_stage_matcher', 0.25, 0.3), ('second_stage_matcher', 0.45, 0.5)])
+def test_a_partial_matcher_is_checked_with_its_stages_defaults(
+    field, matched, default_unmatched):
+  pipeline = _main_pipeline()
+  matcher = getattr(pipeline.model.tal_net, field)
+  matcher.Clear()
+  config_util.validate_pipeline_config(pipeline)  # absent: the stage default
+  matcher.argmax_matcher.matched_threshold = matched
+  with pytest.raises(config_util.ConfigError) as info:
+    config_util.validate_pipeline_config(pipeline, 'x.config')
+  assert str(info.value) == (
+      "x.config: model.tal_net.%s.argmax_matcher.unmatched_threshold: %g "
+      "(this stage's default) is larger than matched_threshold %g" % (
+          field, default_unmatched, matched))
+  matcher.argmax_matcher.unmatched_threshold = matched
+  config_util.validate_pipeline_config(pipeline)

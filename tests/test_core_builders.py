@@ -94,12 +94,19 @@ def test_anchor_generator_bad_config(text, message):
         _parse(text, anchor_generator_pb2.AnchorGenerator))
 
 
+# Settings a stage might have (not the paper's: a build that ignored them
+# would show).
+_STAGE = dict(matched_threshold=0.55, unmatched_threshold=0.45,
+              negatives_lower_than_unmatched=True,
+              force_match_for_each_row=False, ignore_thresholds=False)
+
+
 def test_matcher_from_text():
   matcher = matcher_builder.build(_parse(
       """argmax_matcher { matched_threshold: 0.6 unmatched_threshold: 0.4
                           negatives_lower_than_unmatched: false
                           force_match_for_each_row: false }""",
-      matcher_pb2.Matcher))
+      matcher_pb2.Matcher), defaults=_STAGE)
   assert isinstance(matcher, argmax_matcher.ArgMaxMatcher)
   assert matcher.matched_threshold == pytest.approx(0.6)
   assert matcher.unmatched_threshold == pytest.approx(0.4)
@@ -109,31 +116,48 @@ def test_matcher_from_text():
   np.testing.assert_array_equal(results.numpy(), [0, -1, -2])
 
 
-def test_matcher_proto_defaults():
-  matcher = matcher_builder.build(_parse('argmax_matcher {}',
-                                         matcher_pb2.Matcher))
-  assert matcher.matched_threshold == pytest.approx(0.7)
-  assert matcher.unmatched_threshold == pytest.approx(0.3)
-  assert matcher.force_match_for_each_row
-  assert not matcher.ignore_thresholds
-
-
-def test_matcher_unset_uses_default_kwargs():
-  default = dict(matched_threshold=0.5, unmatched_threshold=0.5,
-                 force_match_for_each_row=False)
-  for config in (matcher_pb2.Matcher(), None):
-    matcher = matcher_builder.build(config, default=default)
-    assert matcher.matched_threshold == 0.5
-    assert matcher.unmatched_threshold == 0.5
+def test_matcher_without_settings_takes_the_stage_defaults():
+  for config in (None, matcher_pb2.Matcher(),
+                 _parse('argmax_matcher {}', matcher_pb2.Matcher)):
+    assert matcher_builder.argmax_matcher_settings(config, _STAGE) == _STAGE
+    matcher = matcher_builder.build(config, defaults=_STAGE)
+    assert matcher.matched_threshold == 0.55
+    assert matcher.unmatched_threshold == 0.45
     assert not matcher.force_match_for_each_row
-  plain = matcher_builder.build(matcher_pb2.Matcher())
-  assert (plain.matched_threshold, plain.unmatched_threshold) == (0.7, 0.3)
+    # 0.5 lies in the ignored band of these defaults.
+    results = matcher.match(tf.constant([[0.6, 0.5, 0.1]])).match_results
+    np.testing.assert_array_equal(results.numpy(), [0, -2, -1])
+
+
+def test_partial_matcher_replaces_only_the_fields_it_sets():
+  config = _parse('argmax_matcher { unmatched_threshold: 0.2 '
+                  'force_match_for_each_row: true }', matcher_pb2.Matcher)
+  settings = matcher_builder.argmax_matcher_settings(config, _STAGE)
+  assert settings == dict(_STAGE, unmatched_threshold=pytest.approx(0.2),
+                          force_match_for_each_row=True)
+  # Setting a field to its proto2 zero value still counts as setting it.
+  config = _parse('argmax_matcher { negatives_lower_than_unmatched: false }',
+                  matcher_pb2.Matcher)
+  assert not matcher_builder.argmax_matcher_settings(
+      config, _STAGE)['negatives_lower_than_unmatched']
+
+
+def test_matcher_defaults_must_cover_every_field():
+  with pytest.raises(ValueError, match='ignore_thresholds'):
+    matcher_builder.build(None, defaults=dict(matched_threshold=0.5,
+                                              unmatched_threshold=0.5,
+                                              negatives_lower_than_unmatched=True,
+                                              force_match_for_each_row=False))
 
 
 def test_matcher_bad_config():
   with pytest.raises(ValueError, match='argmax_matcher: unmatched_threshold'):
     matcher_builder.build(_parse(
         'argmax_matcher { matched_threshold: 0.3 unmatched_threshold: 0.7 }',
-        matcher_pb2.Matcher))
+        matcher_pb2.Matcher), defaults=_STAGE)
+  # The stage's unmatched 0.45 is above a partial config's matched 0.4.
+  with pytest.raises(ValueError, match='argmax_matcher: unmatched_threshold'):
+    matcher_builder.build(_parse('argmax_matcher { matched_threshold: 0.4 }',
+                                 matcher_pb2.Matcher), defaults=_STAGE)
   with pytest.raises(ValueError, match='matcher_pb2.Matcher'):
-    matcher_builder.build(box_coder_pb2.BoxCoder())
+    matcher_builder.build(box_coder_pb2.BoxCoder(), defaults=_STAGE)

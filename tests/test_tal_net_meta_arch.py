@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from tal_detection.builders import model_builder
 from tal_detection.core import standard_fields as fields
+from tal_detection.meta_architectures import tal_net_meta_arch
 
 import tal_net_test_util as util
 
@@ -253,3 +254,20 @@ def test_predict_handles_an_unknown_batch_and_length():
             steps: [length] * 3})
       assert out[RESULT.detection_segments].shape == (3, 40, 2)
       assert out[RESULT.detection_segments].max() <= length + 1e-5
+
+
+def test_stages_must_run_the_models_pipelines():
+  late = model_builder.build(util.tiny_model_config(), is_training=False)
+  early = model_builder.build(util.tiny_model_config(fusion='EARLY'),
+                              is_training=False)
+  with pytest.raises(ValueError, match='ClassifierStage runs pipelines'):
+    tal_net_meta_arch.TalNetMetaArch(
+        is_training=False, pipelines=late.pipelines,
+        proposal_stage=late.proposal_stage,
+        classifier_stage=early.classifier_stage)
+  model = tal_net_meta_arch.TalNetMetaArch(
+      is_training=False, pipelines=late.pipelines,
+      proposal_stage=late.proposal_stage,
+      classifier_stage=late.classifier_stage)
+  assert model.stream_specs == [('rgb', 6), ('flow', 5)]
+  assert model.num_classes == 3

@@ -1,40 +1,29 @@
 """Builds a Matcher from a matcher_pb2.Matcher config."""
 from tal_detection.matchers import argmax_matcher
-from tal_detection.protos import matcher_pb2
+from tal_detection.meta_architectures import tal_net_defaults
+
+# Resolving a partial matcher against its stage's defaults is pure proto work,
+# so it lives beside the defaults (config validation uses it without TF).
+ARGMAX_MATCHER_FIELDS = tal_net_defaults.ARGMAX_MATCHER_FIELDS
+argmax_matcher_settings = tal_net_defaults.argmax_matcher_settings
 
 
-def build(matcher_config, default=None):
+def build(matcher_config, defaults):
   """Builds the matcher a Matcher proto describes.
 
   Args:
     matcher_config: matcher_pb2.Matcher, or None.
-    default: dict of ArgMaxMatcher keyword arguments used when matcher_config
-      is None or has no oneof set (the two stages have different defaults:
-      first stage 0.7 / 0.3 with forced matches, second 0.5 / 0.5 without).
-      None: ArgMaxMatcher's own defaults.
+    defaults: the serving stage's settings (see argmax_matcher_settings).
 
   Returns:
     a core.matcher.Matcher.
 
   Raises:
-    ValueError: if the config is not a Matcher proto or has invalid values
-      (e.g. unmatched_threshold > matched_threshold).
+    ValueError: if the config is not a Matcher proto or the settings are
+      invalid (e.g. unmatched_threshold > matched_threshold).
   """
-  if matcher_config is not None and not isinstance(matcher_config,
-                                                   matcher_pb2.Matcher):
-    raise ValueError('matcher_config must be a matcher_pb2.Matcher, got %s' %
-                     type(matcher_config).__name__)
-  which = (matcher_config.WhichOneof('matcher_oneof')
-           if matcher_config is not None else None)
-  if which is None:
-    return argmax_matcher.ArgMaxMatcher(**(default or {}))
-  config = matcher_config.argmax_matcher
+  settings = argmax_matcher_settings(matcher_config, defaults)
   try:
-    return argmax_matcher.ArgMaxMatcher(
-        matched_threshold=config.matched_threshold,
-        unmatched_threshold=config.unmatched_threshold,
-        negatives_lower_than_unmatched=config.negatives_lower_than_unmatched,
-        force_match_for_each_row=config.force_match_for_each_row,
-        ignore_thresholds=config.ignore_thresholds)
+    return argmax_matcher.ArgMaxMatcher(**settings)
   except ValueError as e:
     raise ValueError('argmax_matcher: %s' % e)

@@ -3,6 +3,8 @@
 The temporal twin of the OD API's DetectionModel. Training calls
 provide_groundtruth -> preprocess -> predict -> loss; inference calls
 preprocess -> predict -> postprocess. All methods build graph ops.
+num_classes and stream_specs are all a caller (model_lib, the exporter, the
+tools) needs to feed a model and read its outputs; no config is required.
 """
 import abc
 
@@ -18,7 +20,22 @@ class DetectionModel(abc.ABC):
 
   @property
   def num_classes(self):
+    """Action classes C, background excluded (label ids 1..C)."""
     return self._num_classes
+
+  @property
+  @abc.abstractmethod
+  def stream_specs(self):
+    """[(stream name, feature dim)] the model reads, in config order.
+
+    Inputs are `features[name]` tensors [B, T, dim]; records store them as
+    features/<name>, and a concatenated .npy holds them in this column order.
+    """
+
+  @property
+  def stream_names(self):
+    """The names of stream_specs, in the same order."""
+    return [name for name, _ in self.stream_specs]
 
   def groundtruth_lists(self, field):
     """The padded tensor given to provide_groundtruth for field."""

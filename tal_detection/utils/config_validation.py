@@ -19,6 +19,7 @@ Choices worth knowing:
 import math
 import re
 
+from tal_detection.meta_architectures import tal_net_defaults
 from tal_detection.protos import hyperparams_pb2
 from tal_detection.protos import pipeline_pb2
 from tal_detection.protos import post_processing_pb2
@@ -324,22 +325,30 @@ def _validate_hyperparams(check, parent, field_name, prefix, expected_op):
 
 
 def _validate_matcher(check, parent, field_name, prefix):
-  """Rules for an (optional) Matcher field."""
-  if not parent.HasField(field_name):
+  """Rules for a stage's matcher, on the settings the builder will use.
+
+  A partial argmax_matcher only replaces the fields it names on top of the
+  stage's defaults (meta_architectures/tal_net_defaults.py), so the rules are
+  checked on that combination, and a message says which value is a default.
+  """
+  matcher = getattr(parent, field_name) if parent.HasField(field_name) else None
+  if (matcher is not None and
+      matcher.WhichOneof('matcher_oneof') not in (None, 'argmax_matcher')):
     return
-  matcher = getattr(parent, field_name)
-  if matcher.WhichOneof('matcher_oneof') != 'argmax_matcher':
-    return
-  argmax = matcher.argmax_matcher
+  defaults = tal_net_defaults.MATCHER_DEFAULTS[field_name]
+  settings = tal_net_defaults.argmax_matcher_settings(matcher, defaults)
+  given = ({f.name for f, _ in matcher.argmax_matcher.ListFields()}
+           if matcher is not None else set())
   field = '%s.%s.argmax_matcher' % (prefix, field_name)
-  check.unit(argmax.matched_threshold, field + '.matched_threshold')
-  check.unit(argmax.unmatched_threshold, field + '.unmatched_threshold')
-  if (not argmax.ignore_thresholds and
-      argmax.unmatched_threshold > argmax.matched_threshold):
+  check.unit(settings['matched_threshold'], field + '.matched_threshold')
+  check.unit(settings['unmatched_threshold'], field + '.unmatched_threshold')
+  if (not settings['ignore_thresholds'] and
+      settings['unmatched_threshold'] > settings['matched_threshold']):
+    names = ('unmatched_threshold', 'matched_threshold')
+    shown = ['%s%s' % (_fmt(settings[n]), '' if n in given else
+                       " (this stage's default)") for n in names]
     check.fail(field + '.unmatched_threshold',
-               '%s is larger than matched_threshold (%s)' %
-               (_fmt(argmax.unmatched_threshold),
-                _fmt(argmax.matched_threshold)))
+               '%s is larger than matched_threshold %s' % tuple(shown))
 
 
 def _validate_loss(check, loss, field):
