@@ -10,21 +10,22 @@ the graph's gradients) and anchor span are printed, with the trainable parameter
 count.
 
 Prints `OK <path>` (stdout) for every valid file and one line
-`<path>: <field or line/col>: <why>` (stderr) for every invalid one. Exit status:
-0 if every file is valid, 1 if any is not, 2 for a usage error.
+`validate_config: error: <path>: <field or line/col>: <why>` (stderr) for every
+invalid one. Exit status: 0 if every file is valid, 1 if any is not, 2 for a
+usage error.
 """
 import sys
 
-from absl import app
 from absl import flags
 
+from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order
 from tal_detection.utils import config_util
 
 flags.DEFINE_boolean('build', False, 'Also build each model graph and print '
                      'its measured receptive fields and parameter count.')
 FLAGS = flags.FLAGS
 
-USAGE = 'usage: validate_config.py [--build] CONFIG [CONFIG ...]'
+USAGE = 'validate_config.py [--build] CONFIG [CONFIG ...]'
 
 
 def check_config_file(path):
@@ -40,47 +41,45 @@ def check_config_file(path):
   Raises:
     config_util.ConfigError: one line naming the file and the problem.
   """
-  pipeline_config = config_util.read_pipeline_config(path)
-  config_util.validate_pipeline_config(pipeline_config, path)
-  return pipeline_config
+  return config_util.load_pipeline(path)
+
+
+def build_report(pipeline_config):
+  """Builds the config's model and returns its receptive-field table (text)."""
+  # Imported here: plain validation stays fast without TensorFlow.
+  # pylint: disable=g-import-not-at-top
+  from tal_detection.builders import model_builder
+  from tal_detection.utils import model_inspection
+  # pylint: enable=g-import-not-at-top
+  model = model_builder.build(pipeline_config.model, is_training=False)
+  report = model_inspection.measure_receptive_fields(model)
+  return model_inspection.format_receptive_field_table(report)
 
 
 def process_file(path):
-  """Checks one file and reports it. Returns True if it is valid.
+  """Checks one file (and with --build its model) and reports it.
 
-  Further per-file steps on a valid config (a later `--build` that builds the
-  model graph and prints its receptive fields) belong after check_config_file,
-  each reporting its own failure as one line.
+  Returns True if it is valid. A user's error is one line (and the next file
+  is checked); anything else is a bug and keeps its traceback.
   """
   try:
     pipeline_config = check_config_file(path)
     if FLAGS.build:
-      # Imported here: plain validation stays fast without TensorFlow.
-      from tal_detection.utils import model_inspection  # pylint: disable=g-import-not-at-top
-      report = model_inspection.measure_receptive_fields(pipeline_config.model)
-      print('%s\n%s' % (path, model_inspection.format_receptive_field_table(
-          report)), flush=True)
-  except config_util.ConfigError as e:
-    _report_error(str(e))
-    return False
+      print('%s\n%s' % (path, build_report(pipeline_config)), flush=True)
   except Exception as e:  # pylint: disable=broad-except
-    # A bug, not a bad config; still one line, never a traceback.
-    _report_error('%s: internal error: %s: %s' %
-                  (path, type(e).__name__, ' '.join(str(e).split())))
+    if not tool_util.is_user_error(e):
+      raise
+    sys.stdout.flush()
+    print(tool_util.error_line(e), file=sys.stderr, flush=True)
     return False
   print('OK %s' % path, flush=True)
   return True
 
 
-def _report_error(line):
-  sys.stdout.flush()
-  print(line, file=sys.stderr, flush=True)
-
-
 def main(argv):
   paths = argv[1:]
   if not paths:
-    print(USAGE, file=sys.stderr)
+    tool_util.fail('no config given; usage: %s' % USAGE)
     return 2
   # Check every file (no early exit), so one run lists every problem.
   results = [process_file(path) for path in paths]
@@ -88,4 +87,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  tool_util.run(main, takes_arguments=True)

@@ -158,6 +158,25 @@ class SegmentProposalNetwork(object):
     return [theoretical_receptive_field(self._tower_type, s, self._use_context)
             for s in self._anchor_scales]
 
+  def describe(self):
+    """The towers' layout, for inspection tools (builds no ops).
+
+    Returns:
+      dict: tower_type (enum name), use_context, depth, and 'scales', one dict
+      per anchor scale in scale order: scale, pool_kernel, rate1, rate2 (the
+      MULTI_DILATED layout; None for the other tower types) and
+      receptive_field (the theoretical one, in steps).
+    """
+    scales = []
+    for scale, field in zip(self._anchor_scales, self.receptive_fields()):
+      layout = (tower_layout(scale, self._use_context)
+                if self._tower_type == MULTI_DILATED else (None, None, None))
+      scales.append(dict(zip(('pool_kernel', 'rate1', 'rate2'), layout),
+                         scale=scale, receptive_field=field))
+    return {'tower_type': _TOWER_TYPES.Name(self._tower_type),
+            'use_context': self._use_context, 'depth': self._depth,
+            'scales': scales}
+
   def predict(self, features, valid_mask=None, scope=None):
     """Scores and regresses the K anchors of every step.
 

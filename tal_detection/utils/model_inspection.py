@@ -6,63 +6,60 @@ step with respect to the input features is summed (in absolute value) over
 channels and several random inputs; the span of steps it reaches is the
 receptive field. Max-pool and ReLU make a single gradient sparse, which is why
 several inputs are summed.
+
+The caller builds the model (tools/validate_config.py, with the builders);
+this module only runs it, so utils stays below the builders.
 """
 import numpy as np
 import tensorflow as tf
 
-from tal_detection.builders import model_builder
-from tal_detection.models import spn_towers
-from tal_detection.protos import tal_net_pb2
 
-
-def measure_receptive_fields(model_config, num_trials=4, seed=0):
-  """Builds the model and measures each scale's receptive field.
+def measure_receptive_fields(model, num_trials=4, seed=0):
+  """Measures each anchor scale's receptive field on the first pipeline.
 
   Args:
-    model_config: model_pb2.DetectionModel (tal_net).
+    model: a built TalNetMetaArch (model_builder.build(..., is_training=False)),
+      not yet used in any graph: its ops and variables are made here, in a
+      graph of their own.
     num_trials: random inputs whose gradients are summed.
     seed: numpy / graph seed.
 
   Returns:
     dict with 'rows' (one dict per anchor scale: scale, pool_kernel, rate1,
     rate2 (None unless MULTI_DILATED), measured, expected, anchor_span),
-    'pipeline' (the stream group measured), 'pipelines' and
-    'trainable_parameters' of the whole model.
+    'pipeline' (the stream group measured), 'pipelines', 'tower_type',
+    'use_context' and 'trainable_parameters' of the whole model.
   """
-  config = model_config.tal_net
-  scales = list(config.first_stage_anchor_generator
-                .multiscale_temporal_anchor_generator.scales)
-  spn = config.segment_proposal_network
-  expected = [spn_towers.theoretical_receptive_field(
-      spn.tower_type, s, spn.use_context) for s in scales]
+  pipeline = model.pipelines[0]
+  towers = model.proposal_stage.segment_proposal_network(
+      pipeline.name).describe()
+  num_scales = len(towers['scales'])
+  expected = [row['receptive_field'] for row in towers['scales']]
   # Long enough that the widest receptive field fits around the centre step.
   num_steps = 2 * max(expected) + 9
   centre = num_steps // 2
   graph = tf.Graph()
   with graph.as_default():
     tf.compat.v1.set_random_seed(seed)
-    model = model_builder.build(model_config, is_training=False)
     placeholders = {
-        s.name: tf.compat.v1.placeholder(tf.float32, [1, num_steps,
-                                                      s.feature_dim])
-        for s in config.streams}
+        name: tf.compat.v1.placeholder(tf.float32, [1, num_steps, dim])
+        for name, dim in model.stream_specs}
     steps = tf.constant([num_steps], tf.int32)
     preprocessed, steps = model.preprocess(placeholders, steps)
     predictions = model.predict(preprocessed, steps)
-    pipeline = model.pipelines[0]
     objectness = predictions['per_pipeline'][pipeline.name][
         'rpn_objectness_logits']
-    per_scale = tf.reshape(objectness, [num_steps, len(scales), 2])
+    per_scale = tf.reshape(objectness, [num_steps, num_scales, 2])
     inputs = [placeholders[name] for name in pipeline.stream_names]
     gradients = []
-    for k in range(len(scales)):
+    for k in range(num_scales):
       grads = tf.gradients(tf.reduce_sum(per_scale[centre, k]), inputs)
       gradients.append(tf.add_n([tf.reduce_sum(tf.abs(g[0]), axis=-1)
                                  for g in grads]))
     trainable = int(sum(np.prod(v.shape.as_list())
                         for v in tf.compat.v1.trainable_variables()))
     rng = np.random.RandomState(seed)
-    reach = np.zeros([len(scales), num_steps])
+    reach = np.zeros([num_scales, num_steps])
     with tf.compat.v1.Session(graph=graph) as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
       for _ in range(num_trials):
@@ -70,22 +67,17 @@ def measure_receptive_fields(model_config, num_trials=4, seed=0):
                 for p in placeholders.values()}
         reach += np.stack(sess.run(gradients, feed))
   rows = []
-  for k, scale in enumerate(scales):
+  for k, tower in enumerate(towers['scales']):
     touched = np.nonzero(reach[k] > 0)[0]
     measured = int(touched.max() - touched.min() + 1) if touched.size else 0
-    if spn.tower_type == tal_net_pb2.SegmentProposalNetwork.MULTI_DILATED:
-      pool_kernel, rate1, rate2 = spn_towers.tower_layout(scale,
-                                                          spn.use_context)
-    else:
-      pool_kernel, rate1, rate2 = None, None, None
-    rows.append({'scale': scale, 'pool_kernel': pool_kernel, 'rate1': rate1,
-                 'rate2': rate2, 'measured': measured,
-                 'expected': expected[k], 'anchor_span': scale})
+    rows.append({'scale': tower['scale'], 'pool_kernel': tower['pool_kernel'],
+                 'rate1': tower['rate1'], 'rate2': tower['rate2'],
+                 'measured': measured, 'expected': expected[k],
+                 'anchor_span': tower['scale']})
   return {'rows': rows, 'pipeline': pipeline.name,
           'pipelines': [p.name for p in model.pipelines],
-          'tower_type': tal_net_pb2.SegmentProposalNetwork.TowerType.Name(
-              spn.tower_type),
-          'use_context': spn.use_context,
+          'tower_type': towers['tower_type'],
+          'use_context': towers['use_context'],
           'trainable_parameters': trainable}
 
 

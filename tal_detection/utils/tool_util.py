@@ -17,6 +17,7 @@ input); those are the user errors. Anything else (TypeError, KeyError, ...) is
 a bug in this project and keeps its traceback.
 """
 import os
+import re
 import sys
 
 # TensorFlow's C++ start-up banner would precede every message (and --help);
@@ -57,7 +58,9 @@ def error_message(error):
   text = getattr(error, 'message', None) or str(error)
   if isinstance(error, OSError) and error.filename and error.strerror:
     text = '%s: %s' % (error.filename, error.strerror)
-  lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+  # tf.data puts "{{function_node ...}}" before the message of an op it ran.
+  text = re.sub(r'\{\{function_node [^}]*\}\}\s*', '', str(text))
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
   return lines[0] if lines else type(error).__name__
 
 
@@ -72,9 +75,9 @@ def fail(message, name=None):
   return 1
 
 
-def _main_with_errors(main):
+def _main_with_errors(main, takes_arguments):
   def wrapped(argv):
-    if len(argv) > 1:
+    if len(argv) > 1 and not takes_arguments:
       sys.exit(fail('unexpected arguments: %s' % ' '.join(argv[1:])))
     try:
       status = main(argv)
@@ -95,10 +98,11 @@ def _parse_flags(argv):
     sys.exit(fail(e))
 
 
-def run(main):
+def run(main, takes_arguments=False):
   """absl's app.run(main) with the project's error handling.
 
   main(argv) returns an exit status (None = 0) and raises user errors freely;
-  leftover positional arguments and bad flag values are refused with one line.
+  bad flag values, and positional arguments unless takes_arguments, are
+  refused with one line.
   """
-  app.run(_main_with_errors(main), flags_parser=_parse_flags)
+  app.run(_main_with_errors(main, takes_arguments), flags_parser=_parse_flags)

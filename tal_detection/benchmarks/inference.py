@@ -1,0 +1,325 @@
+"""Speed of an exported TAL-Net: latency, FLOPs, scaling with length, training.
+
+run() measures everything tools/benchmark_inference.py reports and returns
+the results dict; format_report() is its plain-text table. The model is the
+exported SavedModel (tools/export_saved_model.py's layout), either given or
+exported here from a checkpoint of randomly initialised weights: timing does
+not depend on training, except that NMS work depends on the scores.
+"""
+import dataclasses
+import functools
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tal_detection import exporter
+from tal_detection import model_lib
+from tal_detection.benchmarks import flops
+from tal_detection.benchmarks import memory_probe
+from tal_detection.benchmarks import timing
+from tal_detection.builders import model_builder
+from tal_detection.core import standard_fields as fields
+from tal_detection.utils import config_util
+
+PAPER_LATENCY_MS = 9.0  # TAL-Net paper, Table 8: proposal + classification.
+TRAIN_NUM_GROUNDTRUTH = 15  # Random ground-truth segments of the train video.
+
+
+@dataclasses.dataclass
+class Settings:
+  """Repeats and sizes of one benchmark run (see the tool's flags)."""
+  num_steps: int = 188
+  video: dict = dataclasses.field(default_factory=lambda: {
+      'fps': 10.0, 'stride_frames': 16.0, 'offset_frames': 8.0})
+  length_factors: tuple = (1.0, 10.0, 100.0)
+  warmup: int = 3
+  repeats: int = 30
+  scaling_repeats: int = 5
+  train_steps: int = 20
+  train_warmup: int = 3
+  matmul_size: int = 1024
+  matmul_repeats: int = 10
+  seed: int = 0
+  quick: bool = False
+
+  def check(self):
+    if self.num_steps <= memory_probe.BASELINE_STEPS:
+      raise ValueError('--num_steps: must exceed %d, got %d' %
+                       (memory_probe.BASELINE_STEPS, self.num_steps))
+    if self.repeats < 1 or self.train_steps < 1 or not self.length_factors:
+      raise ValueError('--repeats, --train_steps, --length_factors: must be '
+                       'positive / non-empty')
+
+
+def export_random_weights(pipeline, work_dir, seed):
+  """Exports the pipeline's model with freshly initialised weights.
+
+  Returns:
+    (version_dir, seconds the export took).
+  """
+  start = time.time()
+  prefix = os.path.join(work_dir, 'random_init', 'model.ckpt')
+  os.makedirs(os.path.dirname(prefix), exist_ok=True)
+  graph = tf.Graph()
+  with graph.as_default():
+    tf.compat.v1.set_random_seed(seed)
+    exporter.build_inference_graph(pipeline.model, 'features')
+    with tf.compat.v1.Session(graph=graph) as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      tf.compat.v1.train.Saver().save(sess, prefix)
+  version_dir = exporter.export_inference_graph(
+      'features', pipeline, prefix, os.path.join(work_dir, 'exported'))
+  return version_dir, time.time() - start
+
+
+def serving_stream_dims(signature):
+  """{input name: D} of a serving signature's features_<stream> inputs."""
+  dims = {name: int(info.tensor_shape.dim[-1].size)
+          for name, info in signature.inputs.items()
+          if name.startswith('features_')}
+  if not dims:
+    raise ValueError('the SavedModel has no features_<stream> inputs (export '
+                     'it with --input_type=features)')
+  return dims
+
+
+def time_tf2_signature(version_dir, inputs, warmup, repeats):
+  """tf.saved_model.load + serving_default(**inputs), results to numpy.
+
+  Returns:
+    (seconds per call, number of detections of the video).
+  """
+  loaded = tf.saved_model.load(version_dir)
+  serve = loaded.signatures[tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY]
+  tensors = {k: tf.constant(v) for k, v in inputs.items()}
+
+  def call():
+    return int(serve(**tensors)['num_detections'].numpy()[0])
+
+  return timing.time_calls(call, warmup, repeats), call()
+
+
+def time_v1_session(version_dir, inputs, warmup, repeats):
+  """The same SavedModel in a tf.compat.v1.Session: sess.run of its outputs."""
+  graph = tf.Graph()
+  with tf.compat.v1.Session(graph=graph) as sess:
+    meta_graph = tf.compat.v1.saved_model.loader.load(
+        sess, [tf.saved_model.SERVING], version_dir)
+    signature = meta_graph.signature_def[
+        tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY]
+    feed = {signature.inputs[k].name: v for k, v in inputs.items()}
+    fetch = {k: v.name for k, v in signature.outputs.items()}
+    return timing.time_calls(lambda: sess.run(fetch, feed), warmup, repeats)
+
+
+def inference_float_ops(version_dir, stream_dims, num_steps):
+  """FLOPs of one num_steps-step video through the exported graph."""
+  shapes = {name: [1, num_steps, dim] for name, dim in stream_dims.items()}
+  for name in ('num_steps', 'fps', 'stride_frames', 'offset_frames'):
+    shapes[name] = [1]
+  counts = flops.saved_model_float_ops(version_dir, shapes)
+  return {'profiler': counts,
+          'profiler_dense_float_ops': flops.dense_float_ops(counts)}
+
+
+def _run_probe(version_dir, num_steps, repeats, settings):
+  process = subprocess.run(
+      memory_probe.command(version_dir, num_steps, repeats, settings.seed,
+                           settings.video, sys.executable),
+      capture_output=True, text=True, check=False)
+  if process.returncode != 0:
+    tail = (process.stderr.strip().splitlines() or ['(no output)'])[-1]
+    raise ValueError('scaling subprocess at %d steps failed: %s' %
+                     (num_steps, tail))
+  return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+def scaling(version_dir, settings, repeats, factors):
+  """Latency and memory per step at each length, a fresh process each."""
+  baseline = memory_probe.BASELINE_STEPS
+  rows = []
+  for factor in factors:
+    num_steps = int(round(settings.num_steps * factor))
+    # Long videos take seconds per run: fewer repeats, at least 2.
+    runs = max(2, repeats if factor <= 10 else repeats // 2)
+    probe = _run_probe(version_dir, num_steps, runs, settings)
+    median_s = float(np.median(probe['times_s']))
+    extra_kib = probe['long_growth_kib'] - probe['baseline_growth_kib']
+    rows.append({
+        'factor': factor, 'num_steps': num_steps,
+        'median_ms': 1000.0 * median_s,
+        'us_per_step': 1e6 * median_s / num_steps,
+        'peak_rss_mib': probe['long_peak_rss_kib'] / 1024.0,
+        'peak_growth_mib': probe['long_growth_kib'] / 1024.0,
+        'baseline_peak_growth_mib': probe['baseline_growth_kib'] / 1024.0,
+        'kib_per_step': extra_kib / float(num_steps - baseline),
+        'memory_method': probe['memory_method'],
+        'runs': len(probe['times_s']),
+    })
+  return {'baseline_steps': baseline, 'rows': rows}
+
+
+def training_steps_per_second(pipeline, num_steps, warmup, steps, seed,
+                              video):
+  """Train-op steps/s of the pipeline's model on one random in-memory video."""
+  model_config = pipeline.model
+  rng = np.random.default_rng(seed)
+  data = fields.InputDataFields
+  starts = rng.uniform(0, num_steps - 16, TRAIN_NUM_GROUNDTRUTH)
+  lengths = rng.uniform(1, 16, TRAIN_NUM_GROUNDTRUTH)
+  segments = np.stack([starts, starts + lengths], axis=-1)[None]
+  classes = rng.integers(1, config_util.get_number_of_classes(model_config) + 1,
+                         (1, TRAIN_NUM_GROUNDTRUTH))
+  graph = tf.Graph()
+  with graph.as_default():
+    tf.compat.v1.set_random_seed(seed)
+    features = {data.features_key(name): tf.constant(
+        rng.standard_normal((1, num_steps, dim)).astype(np.float32))
+                for name, dim in config_util.get_stream_specs(model_config)}
+    features[data.num_steps] = tf.constant([num_steps], tf.int32)
+    for key in ('fps', 'stride_frames', 'offset_frames'):
+      features[getattr(data, key)] = tf.constant([video[key]], tf.float32)
+    labels = {
+        data.groundtruth_segments: tf.constant(segments, tf.float32),
+        data.groundtruth_classes: tf.constant(classes, tf.int32),
+        data.num_groundtruth_segments: tf.constant([TRAIN_NUM_GROUNDTRUTH],
+                                                   tf.int32),
+    }
+    model_fn = model_lib.create_model_fn(
+        functools.partial(model_builder.build, model_config=model_config),
+        config_util.create_configs_from_pipeline_proto(pipeline))
+    spec = model_fn(features, labels, tf.estimator.ModeKeys.TRAIN)
+    with tf.compat.v1.Session(graph=graph) as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      fetch = [spec.train_op, spec.loss]
+      times = timing.time_calls(lambda: sess.run(fetch), warmup, steps)
+      loss = float(sess.run(spec.loss))
+  median = float(np.median(times))
+  return {'num_steps_per_video': num_steps,
+          'num_groundtruth': TRAIN_NUM_GROUNDTRUTH,
+          'median_s_per_step': median, 'steps_per_s': 1.0 / median,
+          'steps_timed': len(times), 'final_loss': loss}
+
+
+def _progress(message):
+  print(message, file=sys.stderr, flush=True)
+
+
+def run(pipeline, version_dir, model, settings, export_seconds=0.0):
+  """Runs every measurement on an exported model; returns the results dict.
+
+  Args:
+    pipeline: validated TrainEvalPipelineConfig (used for training).
+    version_dir: SavedModel folder to time.
+    model: {'source', 'note'} describing where the model came from.
+    settings: Settings (already adjusted for a quick run).
+    export_seconds: how long exporting the model took (0 if given).
+  """
+  settings.check()
+  signature, _ = flops.load_serving_meta_graph(version_dir)
+  stream_dims = serving_stream_dims(signature)
+  inputs = memory_probe.make_video_inputs(
+      stream_dims, settings.num_steps, np.random.default_rng(settings.seed),
+      **settings.video)
+  _progress('timing the SavedModel (%d steps) ...' % settings.num_steps)
+  tf2_times, num_detections = time_tf2_signature(
+      version_dir, inputs, settings.warmup, settings.repeats)
+  v1_times = time_v1_session(version_dir, inputs, settings.warmup,
+                             settings.repeats)
+  _progress('FLOPs and matmul throughput ...')
+  model_flops = inference_float_ops(version_dir, stream_dims,
+                                    settings.num_steps)
+  matmul = timing.matmul_gflops(settings.matmul_size, settings.matmul_repeats)
+  _progress('scaling at %s x %d steps ...' % (
+      ', '.join('%g' % f for f in settings.length_factors), settings.num_steps))
+  scaling_results = scaling(version_dir, settings, settings.scaling_repeats,
+                            settings.length_factors)
+  _progress('training steps/s ...')
+  training = training_steps_per_second(
+      pipeline, settings.num_steps, settings.train_warmup, settings.train_steps,
+      settings.seed, settings.video)
+
+  latency = {'tf2_signature': timing.stats_ms(tf2_times),
+             'v1_session': timing.stats_ms(v1_times),
+             'num_detections': num_detections}
+  ideal_ms = (1000.0 * model_flops['profiler']['total_float_ops'] /
+              (matmul['gflops'] * 1e9))
+  baseline = memory_probe.BASELINE_STEPS
+  return {
+      'model': model, 'machine': timing.describe_machine(),
+      'quick': settings.quick, 'num_steps': settings.num_steps,
+      'stream_dims': stream_dims, 'export_seconds': export_seconds,
+      'latency': latency, 'paper_latency_ms': PAPER_LATENCY_MS,
+      'flops': model_flops, 'matmul': matmul,
+      'ideal_latency_ms': ideal_ms,
+      'fraction_of_matmul_peak': (
+          ideal_ms / latency['tf2_signature']['median_ms']),
+      'scaling': scaling_results, 'training': training,
+      'memory_method': 'per length, a fresh subprocess loads the SavedModel '
+                       'and warms it up on a %d-step video; then, for a '
+                       '%d-step video and for the long one, it resets the peak-RSS '
+                       'mark (writing 5 to /proc/self/clear_refs) and reads '
+                       'VmHWM - VmRSS-at-start from /proc/self/status after '
+                       'running it (fallback: getrusage ru_maxrss). Memory '
+                       'per step = (long growth - short growth) / (steps - '
+                       '%d).' % ((baseline,) * 3),
+  }
+
+
+def format_report(results):
+  """Plain-text table of run()'s results."""
+  lat = results['latency']
+  model_flops = results['flops']
+  hw = results['matmul']
+  machine = results['machine']
+  lines = [
+      'TAL-Net inference benchmark (%s)' % results['model']['source'],
+      'machine: %s, %d cores, TensorFlow %s' % (
+          machine['cpu'], machine['cpu_count'], machine['tensorflow']),
+      'video: %d steps (3000 frames at 0.625 features/s), streams %s' % (
+          results['num_steps'], ', '.join(
+              '%s %d-d' % (k, v) for k, v in results['stream_dims'].items())),
+      '',
+      '| measure | value |',
+      '|---|---|',
+      '| latency, tf.saved_model.load signature (median of %d) | %.1f ms |' % (
+          lat['tf2_signature']['runs'], lat['tf2_signature']['median_ms']),
+      '| latency, tf.compat.v1 Session (median of %d) | %.1f ms |' % (
+          lat['v1_session']['runs'], lat['v1_session']['median_ms']),
+      '| paper (Table 8, proposal + classification, CPU) | %.0f ms |' %
+      results['paper_latency_ms'],
+      '| FLOPs, tfprof float_ops (static shapes) | %.2f GFLOP |' % (
+          model_flops['profiler']['total_float_ops'] / 1e9),
+      '| of which Conv2D + MatMul + BiasAdd (tfprof) | %.3f GFLOP |' % (
+          model_flops['profiler_dense_float_ops'] / 1e9),
+      '| matmul %dx%d float32 throughput (median) | %.1f GFLOP/s |' % (
+          hw['size'], hw['size'], hw['gflops']),
+      '| ideal latency = FLOPs / matmul throughput | %.1f ms |' % (
+          results['ideal_latency_ms']),
+      '| fraction of matmul peak attained (ideal / measured) | %.0f%% |' % (
+          100 * results['fraction_of_matmul_peak']),
+      '| training, train op on one %d-step video | %.2f steps/s |' % (
+          results['training']['num_steps_per_video'],
+          results['training']['steps_per_s']),
+      '',
+      'Scaling (a fresh process per length; peak growth = how far the '
+      'process\'s peak RSS rises above its RSS while running the video; memory '
+      'per step = (growth - growth of a %d-step video) / (steps - %d)):' % (
+          (results['scaling']['baseline_steps'],) * 2),
+      '| length | steps | median latency | time per step | peak growth | '
+      'memory per step | process peak RSS |',
+      '|---|---|---|---|---|---|---|',
+  ]
+  for row in results['scaling']['rows']:
+    lines.append('| %gx | %d | %.1f ms | %.1f us | %.1f MiB | %.1f KiB | '
+                 '%.0f MiB |' % (
+                     row['factor'], row['num_steps'], row['median_ms'],
+                     row['us_per_step'], row['peak_growth_mib'],
+                     row['kib_per_step'], row['peak_rss_mib']))
+  lines += ['', 'Note: %s' % results['model']['note']]
+  return '\n'.join(lines)

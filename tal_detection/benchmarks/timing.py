@@ -1,0 +1,82 @@
+"""Timing loops, the dense-matmul throughput probe, the machine description."""
+import platform
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tal_detection.utils import machine_info
+
+
+def time_calls(call, warmup, repeats):
+  """Seconds of each of `repeats` calls after `warmup` untimed ones."""
+  for _ in range(warmup):
+    call()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    call()
+    times.append(time.perf_counter() - start)
+  return times
+
+
+def median_time(function, runs):
+  """(median seconds over `runs` timed calls after one warm-up, last output)."""
+  function()
+  times = []
+  output = None
+  for _ in range(runs):
+    start = time.perf_counter()
+    output = function()
+    times.append(time.perf_counter() - start)
+  return float(np.median(times)), output
+
+
+def stats_ms(times):
+  """Median, minimum and 90th percentile of a list of seconds, in ms."""
+  times_ms = 1000.0 * np.asarray(times)
+  return {'median_ms': float(np.median(times_ms)),
+          'min_ms': float(np.min(times_ms)),
+          'p90_ms': float(np.percentile(times_ms, 90)),
+          'runs': len(times)}
+
+
+def matmul_gflops(size, repeats, chain=10):
+  """Dense float32 matmul throughput (GFLOP/s) of this machine.
+
+  `chain` products of size x size matrices run inside one tf.function, so the
+  per-call overhead is spread over chain * 2 n^3 FLOP.
+  """
+  rng = np.random.default_rng(0)
+  a = tf.constant(rng.standard_normal((size, size)).astype(np.float32))
+  # Scaled by 1/sqrt(n) so the chained products stay finite.
+  b = tf.constant((rng.standard_normal((size, size)) /
+                   np.sqrt(size)).astype(np.float32))
+
+  @tf.function
+  def chained(x):
+    for _ in range(chain):
+      x = tf.matmul(x, b)
+    return x
+
+  times = time_calls(lambda: chained(a).numpy(), 2, repeats)
+  flop = chain * 2.0 * size ** 3
+  median = float(np.median(times))
+  return {'size': size, 'chain': chain, 'median_s_per_chain': median,
+          'gflops': flop / median / 1e9,
+          'best_gflops': flop / float(np.min(times)) / 1e9}
+
+
+def describe_machine():
+  """The machine a benchmark ran on.
+
+  machine_info's description (cpu, cpu_count, platform, host, tensorflow)
+  plus the keys the evaluator benchmark has always written (processor,
+  python, numpy), so every benchmark's results carry the same block.
+  """
+  machine = machine_info.describe_machine()
+  machine.update({'processor': platform.processor() or platform.machine(),
+                  'python': sys.version.split()[0],
+                  'numpy': np.__version__})
+  return machine
