@@ -195,6 +195,13 @@ class Workspace(object):
       f.write('mine')
 
 
+def _with(defaults, flags):
+  """The default flags, with those named in flags replaced (then flags)."""
+  replaced = {f.split('=', 1)[0] for f in flags}
+  return [a for a in defaults if a.split('=', 1)[0] not in replaced] + list(
+      flags)
+
+
 def _model_main(ws, model_dir, *flags, override=None):
   args = ['--pipeline_config_path=%s' % util.PIPELINE_CONFIG,
           '--model_dir=%s' % model_dir,
@@ -202,30 +209,26 @@ def _model_main(ws, model_dir, *flags, override=None):
           '--train_input_path=%s' % ws.dataset.train_record,
           '--eval_input_path=%s' % ws.dataset.test_record,
           '--label_map_path=%s' % ws.dataset.label_map]
-  replaced = {f.split('=', 1)[0] for f in flags}
-  return [a for a in args if a.split('=', 1)[0] not in replaced] + list(flags)
+  return _with(args, flags)
 
 
 def _export(ws, output, *flags):
   args = ['--pipeline_config_path=%s' % ws.trained_config,
           '--trained_checkpoint_prefix=%s' % ws.checkpoint,
           '--output_directory=%s' % output]
-  replaced = {f.split('=', 1)[0] for f in flags}
-  return [a for a in args if a.split('=', 1)[0] not in replaced] + list(flags)
+  return _with(args, flags)
 
 
 def _infer(ws, *flags):
   args = ['--saved_model_dir=%s' % ws.exported,
           '--features=%s' % ws.features,
           '--output=%s' % os.path.join(ws.out, 'det.json')]
-  replaced = {f.split('=', 1)[0] for f in flags}
-  return [a for a in args if a.split('=', 1)[0] not in replaced] + list(flags)
+  return _with(args, flags)
 
 
 def _evaluate(ws, *flags):
   args = ['--groundtruth=%s' % ws.groundtruth, '--detections=%s' % ws.detections]
-  replaced = {f.split('=', 1)[0] for f in flags}
-  return [a for a in args if a.split('=', 1)[0] not in replaced] + list(flags)
+  return _with(args, flags)
 
 
 def _convert(ws, *flags):
@@ -236,8 +239,7 @@ def _convert(ws, *flags):
           '--window_frames=%g' % util.WINDOW_FRAMES,
           '--label_map_path=%s' % os.path.join(ws.out, 'labels.pbtxt'),
           '--output_path=%s' % os.path.join(ws.out, 'r.record')]
-  replaced = {f.split('=', 1)[0] for f in flags}
-  return [a for a in args if a.split('=', 1)[0] not in replaced] + list(flags)
+  return _with(args, flags)
 
 
 # name -> builder of the Case from the Workspace. Fragments must all appear in

@@ -277,28 +277,17 @@ def _match_predictions(gt_group_start, gt_group_count, gt_start, gt_end,
   return true_positive
 
 
-def compute_average_precision_detection(
-    gt_video_ids, gt_segments, gt_labels, pred_video_ids, pred_segments,
-    pred_scores, pred_labels, num_classes,
-    tiou_thresholds=THUMOS_TIOU_THRESHOLDS):
-  """Per-class AP at each tIoU threshold, exactly as the ActivityNet evaluator.
-
-  Args:
-    gt_video_ids: [N] video id of each ground-truth instance (any hashable values).
-    gt_segments: [N, 2] ground-truth [start, end] (any consistent time unit).
-    gt_labels: [N] int class indices in [0, num_classes).
-    pred_video_ids: [P] video id of each prediction (same id space as gt_video_ids).
-    pred_segments: [P, 2] predicted [start, end].
-    pred_scores: [P] confidences.
-    pred_labels: [P] int class indices in [0, num_classes).
-    num_classes: number of classes C.
-    tiou_thresholds: [T] tIoU thresholds.
+def check_detection_inputs(gt_video_ids, gt_segments, gt_labels,
+                           pred_video_ids, pred_segments, pred_scores,
+                           pred_labels, num_classes, tiou_thresholds):
+  """Checks and converts what every detection protocol takes.
 
   Returns:
-    A DetectionEvaluationResult.
+    (thresholds, gt_segments, gt_labels, pred_segments, pred_scores,
+     pred_labels) as validated numpy arrays.
 
   Raises:
-    ValueError: on inconsistent shapes or labels out of range.
+    ValueError: on inconsistent shapes, bad segments or labels out of range.
   """
   thresholds = validate_tiou_thresholds(tiou_thresholds)
   gt_segments = as_segments(gt_segments, 'gt_segments')
@@ -322,6 +311,37 @@ def compute_average_precision_detection(
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
       raise ValueError('%s must be in [0, %d), got range [%d, %d]' %
                        (name, num_classes, labels.min(), labels.max()))
+  return (thresholds, gt_segments, gt_labels, pred_segments, pred_scores,
+          pred_labels)
+
+
+def compute_average_precision_detection(
+    gt_video_ids, gt_segments, gt_labels, pred_video_ids, pred_segments,
+    pred_scores, pred_labels, num_classes,
+    tiou_thresholds=THUMOS_TIOU_THRESHOLDS):
+  """Per-class AP at each tIoU threshold, exactly as the ActivityNet evaluator.
+
+  Args:
+    gt_video_ids: [N] video id of each ground-truth instance (any hashable values).
+    gt_segments: [N, 2] ground-truth [start, end] (any consistent time unit).
+    gt_labels: [N] int class indices in [0, num_classes).
+    pred_video_ids: [P] video id of each prediction (same id space as gt_video_ids).
+    pred_segments: [P, 2] predicted [start, end].
+    pred_scores: [P] confidences.
+    pred_labels: [P] int class indices in [0, num_classes).
+    num_classes: number of classes C.
+    tiou_thresholds: [T] tIoU thresholds.
+
+  Returns:
+    A DetectionEvaluationResult.
+
+  Raises:
+    ValueError: on inconsistent shapes or labels out of range.
+  """
+  (thresholds, gt_segments, gt_labels, pred_segments, pred_scores,
+   pred_labels) = check_detection_inputs(
+       gt_video_ids, gt_segments, gt_labels, pred_video_ids, pred_segments,
+       pred_scores, pred_labels, num_classes, tiou_thresholds)
   (gt_videos, pred_videos), video_vocabulary = encode_video_ids(
       gt_video_ids, pred_video_ids)
   num_videos = max(len(video_vocabulary), 1)

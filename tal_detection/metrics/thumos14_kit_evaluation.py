@@ -123,39 +123,22 @@ def compute_average_precision_kit(
   Raises:
     ValueError: on inconsistent shapes, bad segments or labels out of range.
   """
-  thresholds = detection_evaluation.validate_tiou_thresholds(tiou_thresholds)
-  gt_segments = detection_evaluation.as_segments(gt_segments, 'gt_segments')
-  pred_segments = detection_evaluation.as_segments(
-      pred_segments, 'pred_segments', allow_empty_segments=True)
+  (thresholds, gt_segments, gt_labels, pred_segments, pred_scores,
+   pred_labels) = detection_evaluation.check_detection_inputs(
+       gt_video_ids, gt_segments, gt_labels, pred_video_ids, pred_segments,
+       pred_scores, pred_labels, num_classes, tiou_thresholds)
   amb_segments = detection_evaluation.as_segments(
       np.zeros((0, 2)) if ambiguous_segments is None else ambiguous_segments,
       'ambiguous_segments', allow_empty_segments=True)
-  gt_labels = np.asarray(gt_labels, dtype=np.int64).reshape(-1)
-  pred_labels = np.asarray(pred_labels, dtype=np.int64).reshape(-1)
-  pred_scores = np.asarray(pred_scores, dtype=np.float64).reshape(-1)
-  if not np.all(np.isfinite(pred_scores)):
-    raise ValueError('pred_scores contain NaN or inf')
-  num_gt, num_preds = gt_segments.shape[0], pred_segments.shape[0]
-  if len(gt_video_ids) != num_gt or gt_labels.size != num_gt:
-    raise ValueError('ground truth: %d video ids, %d segments, %d labels differ' %
-                     (len(gt_video_ids), num_gt, gt_labels.size))
-  if (len(pred_video_ids) != num_preds or pred_labels.size != num_preds or
-      pred_scores.size != num_preds):
-    raise ValueError(
-        'predictions: %d video ids, %d segments, %d scores, %d labels differ' %
-        (len(pred_video_ids), num_preds, pred_scores.size, pred_labels.size))
   if len(ambiguous_video_ids) != amb_segments.shape[0]:
     raise ValueError('ambiguous: %d video ids for %d segments' %
                      (len(ambiguous_video_ids), amb_segments.shape[0]))
-  for name, labels in (('gt_labels', gt_labels), ('pred_labels', pred_labels)):
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-      raise ValueError('%s must be in [0, %d), got range [%d, %d]' %
-                       (name, num_classes, labels.min(), labels.max()))
   (gt_videos, pred_videos, amb_videos), vocabulary = (
       detection_evaluation.encode_video_ids(gt_video_ids, pred_video_ids,
                                             ambiguous_video_ids))
   num_videos = max(len(vocabulary), 1)
   num_thresholds = thresholds.size
+  num_preds = pred_segments.shape[0]
 
   # Detections grouped by (class, video), each group by descending confidence with
   # input order on ties (MATLAB's stable sort).

@@ -117,6 +117,24 @@ def parse_pipeline_text(text, path='<config>', pipeline_config=None):
   return pipeline_config
 
 
+def read_config_text(path, what='a config file'):
+  """The UTF-8 text of a config file or fragment (one-line ConfigError)."""
+  if not os.path.exists(path):
+    raise ConfigError('%s: no such file' % path)
+  if os.path.isdir(path):
+    raise ConfigError('%s: is a directory, not %s' % (path, what))
+  try:
+    with open(path, 'rb') as f:
+      raw = f.read()
+  except OSError as e:
+    raise ConfigError('%s: cannot read: %s' % (path, e.strerror or e)) from None
+  try:
+    return raw.decode('utf-8')
+  except UnicodeDecodeError as e:
+    raise ConfigError('%s: not UTF-8 text (byte offset %d)' %
+                      (path, e.start)) from None
+
+
 def read_pipeline_config(pipeline_config_path):
   """Reads and parses a pipeline config file (no validation).
 
@@ -131,20 +149,7 @@ def read_pipeline_config(pipeline_config_path):
       does not parse (then also the line and column).
   """
   path = pipeline_config_path
-  if not os.path.exists(path):
-    raise ConfigError('%s: no such file' % path)
-  if os.path.isdir(path):
-    raise ConfigError('%s: is a directory, not a pipeline config file' % path)
-  try:
-    with open(path, 'rb') as f:
-      raw = f.read()
-  except OSError as e:
-    raise ConfigError('%s: cannot read: %s' % (path, e.strerror or e)) from None
-  try:
-    text = raw.decode('utf-8')
-  except UnicodeDecodeError as e:
-    raise ConfigError('%s: not UTF-8 text (byte offset %d)' %
-                      (path, e.start)) from None
+  text = read_config_text(path, 'a pipeline config file')
   return parse_pipeline_text(text, path)
 
 
@@ -215,23 +220,6 @@ def save_pipeline_config(pipeline_config, directory):
   return io_util.write_text(path, text_format.MessageToString(pipeline_config))
 
 
-def read_override_file(path):
-  """The text of a --config_override_file fragment (one-line ConfigError)."""
-  if not os.path.isfile(path):
-    raise ConfigError('%s: %s' % (path, 'is a directory, not a config fragment'
-                                  if os.path.isdir(path) else 'no such file'))
-  try:
-    with open(path, 'rb') as f:
-      raw = f.read()
-  except OSError as e:
-    raise ConfigError('%s: cannot read: %s' % (path, e.strerror or e)) from None
-  try:
-    return raw.decode('utf-8')
-  except UnicodeDecodeError as e:
-    raise ConfigError('%s: not UTF-8 text (byte offset %d)' %
-                      (path, e.start)) from None
-
-
 def load_pipeline(pipeline_config_path, override=None, override_files=(),
                   validate=True, **external_params):
   """THE config entry point: read, merge overrides, apply flags, validate.
@@ -260,7 +248,8 @@ def load_pipeline(pipeline_config_path, override=None, override_files=(),
   if isinstance(override_files, str):
     override_files = [override_files]
   for path in override_files or ():
-    merge_config_override(pipeline_config, read_override_file(path), path)
+    merge_config_override(pipeline_config,
+                          read_config_text(path, 'a config fragment'), path)
   if override:
     merge_config_override(pipeline_config, override)
   if external_params:
