@@ -34,7 +34,7 @@ def _write(tmp_path, name, text):
 
 
 def test_every_shipped_config_is_ok():
-  assert len(SHIPPED_CONFIGS) >= 22
+  assert len(SHIPPED_CONFIGS) >= 2
   result = _run(*SHIPPED_CONFIGS)
   assert result.returncode == 0, result.stderr
   assert result.stdout.splitlines() == ['OK %s' % p for p in SHIPPED_CONFIGS]

@@ -3,6 +3,10 @@ r"""Trains and evaluates a TAL-Net model with tf.estimator (OD API flags).
 Train and evaluate:
   python tools/model_main.py --pipeline_config_path=configs/X.config \
       --model_dir=out/model [--num_train_steps=N] [--config_override='...']
+An ablation of the paper (configs/ablations/, fragments over the main config):
+  python tools/model_main.py --pipeline_config_path=configs/thumos14_i3d_tal_net.config \
+      --config_override_file=configs/ablations/rgb_only.config \
+      --config_override_file=configs/ablations/spn_single.config --model_dir=...
 Evaluate only (continuously, or once with --run_once):
   python tools/model_main.py --pipeline_config_path=... --model_dir=out/model \
       --checkpoint_dir=out/model [--run_once]
@@ -31,6 +35,10 @@ flags.DEFINE_integer('eval_timeout', 3600, 'With --checkpoint_dir: seconds to '
                      'wait for a new checkpoint before stopping.')
 flags.DEFINE_string('config_override', None, 'Text-format fragment of '
                     'TrainEvalPipelineConfig merged over the file.')
+flags.DEFINE_multi_string('config_override_file', [], 'Text-format fragment '
+                          'file merged over the config before '
+                          '--config_override; repeat for several, merged in '
+                          'the order given.')
 flags.DEFINE_string('train_input_path', None, 'Overrides the train records.')
 flags.DEFINE_string('eval_input_path', None, 'Overrides the eval records.')
 flags.DEFINE_string('label_map_path', None, 'Overrides both label maps.')
@@ -63,6 +71,7 @@ def main(unused_argv):
   parts = model_lib.create_estimator_and_inputs(
       FLAGS.model_dir, FLAGS.pipeline_config_path,
       config_override=FLAGS.config_override,
+      config_override_files=FLAGS.config_override_file,
       train_steps=FLAGS.num_train_steps,
       train_input_path=FLAGS.train_input_path,
       eval_input_path=FLAGS.eval_input_path,

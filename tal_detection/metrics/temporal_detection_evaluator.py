@@ -5,7 +5,7 @@ a time (in seconds), `evaluate()` returns a flat dict of scalar metrics, and
 `get_estimator_eval_metric_ops(eval_dict)` wraps the evaluator in
 `tf.compat.v1.py_func` update/value ops for an Estimator's `eval_metric_ops`.
 
-Metric names:
+Metric names (spelled once, in metrics/metric_names.py):
   DetectionMetrics/mAP@<t>IOU, DetectionMetrics/average_mAP,
   DetectionMetrics_PerClass/AP@<t>IOU/<class name>,
   ProposalMetrics/AR@<AN>, ProposalMetrics/AUC@<max AN>.
@@ -19,6 +19,7 @@ import tensorflow as tf
 from tal_detection.core import standard_fields as fields
 from tal_detection.protos import eval_pb2
 from tal_detection.metrics import detection_evaluation
+from tal_detection.metrics import metric_names as names_lib
 from tal_detection.metrics import proposal_evaluation
 from tal_detection.metrics import thumos14_kit_evaluation
 
@@ -38,10 +39,6 @@ EvaluationResult = collections.namedtuple(
      'recall_at_an',  # dict AN -> AR, or None.
      'proposal_curve',  # ProposalCurve for the largest AN, or None.
     ])
-
-
-def _format_number(value):
-  return '%g' % value
 
 
 def _clean_thresholds(values, default):
@@ -291,18 +288,15 @@ class TemporalDetectionEvaluator(object):
     """Names of the metrics evaluate() returns, in a fixed order."""
     names = []
     if self._evaluate_detections:
-      names += ['DetectionMetrics/mAP@%sIOU' % _format_number(t)
-                for t in self._tiou_thresholds]
-      names.append('DetectionMetrics/average_mAP')
+      names += [names_lib.detection_map(t) for t in self._tiou_thresholds]
+      names.append(names_lib.AVERAGE_MAP)
       if self._include_metrics_per_category:
         for t in self._tiou_thresholds:
-          names += ['DetectionMetrics_PerClass/AP@%sIOU/%s' %
-                    (_format_number(t), name) for name in self._class_names]
+          names += [names_lib.per_class_ap(t, name)
+                    for name in self._class_names]
     if self._evaluate_proposals:
-      names += ['ProposalMetrics/AR@%s' % _format_number(an)
-                for an in self._an_values]
-      names.append('ProposalMetrics/AUC@%s' %
-                   _format_number(max(self._an_values)))
+      names += [names_lib.proposal_ar(an) for an in self._an_values]
+      names.append(names_lib.proposal_auc(max(self._an_values)))
     return names
 
   def evaluate(self):
@@ -319,20 +313,18 @@ class TemporalDetectionEvaluator(object):
     if result.detection is not None:
       det = result.detection
       for t, value in zip(self._tiou_thresholds, det.mean_average_precision):
-        metrics['DetectionMetrics/mAP@%sIOU' % _format_number(t)] = float(value)
-      metrics['DetectionMetrics/average_mAP'] = float(
+        metrics[names_lib.detection_map(t)] = float(value)
+      metrics[names_lib.AVERAGE_MAP] = float(
           det.average_mean_average_precision)
       if self._include_metrics_per_category:
         for ti, t in enumerate(self._tiou_thresholds):
           for ci, name in enumerate(self._class_names):
-            metrics['DetectionMetrics_PerClass/AP@%sIOU/%s' %
-                    (_format_number(t), name)] = float(
-                        det.average_precision[ti, ci])
+            metrics[names_lib.per_class_ap(t, name)] = float(
+                det.average_precision[ti, ci])
     if result.recall_at_an is not None:
       for an in self._an_values:
-        metrics['ProposalMetrics/AR@%s' % _format_number(an)] = float(
-            result.recall_at_an[an])
-      metrics['ProposalMetrics/AUC@%s' % _format_number(max(self._an_values))] = (
+        metrics[names_lib.proposal_ar(an)] = float(result.recall_at_an[an])
+      metrics[names_lib.proposal_auc(max(self._an_values))] = (
           proposal_evaluation.area_under_curve(result.proposal_curve))
     return metrics
 
