@@ -22,7 +22,6 @@ from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order
 from absl import flags
 
 from tal_detection.benchmarks import input_pipeline
-from tal_detection.protos import pipeline_pb2
 from tal_detection.utils import config_util
 from tal_detection.utils import io_util
 
@@ -57,16 +56,17 @@ def _pipeline_from_flags():
   if len(FLAGS.stream_names) != len(FLAGS.stream_dims):
     raise ValueError('--stream_dims: %d values for %d --stream_names' %
                      (len(FLAGS.stream_dims), len(FLAGS.stream_names)))
-  pipeline = pipeline_pb2.TrainEvalPipelineConfig()
-  tal_net = pipeline.model.tal_net
-  tal_net.num_classes = FLAGS.num_classes
-  tal_net.max_train_length = FLAGS.max_train_length
-  for name, dim in zip(FLAGS.stream_names, FLAGS.stream_dims):
-    try:
-      tal_net.streams.add(name=name, feature_dim=int(dim))
-    except ValueError:
-      raise ValueError('--stream_dims: must be integers, got %s' %
-                       ','.join(FLAGS.stream_dims)) from None
+  try:
+    streams = ' '.join('streams { name: "%s" feature_dim: %d }' % (name, int(dim))
+                       for name, dim in zip(FLAGS.stream_names,
+                                            FLAGS.stream_dims))
+  except ValueError:
+    raise ValueError('--stream_dims: must be integers, got %s' %
+                     ','.join(FLAGS.stream_dims)) from None
+  # Only what the input functions read (streams, classes, window length).
+  pipeline = config_util.parse_pipeline_text(
+      'model { tal_net { num_classes: %d max_train_length: %d %s } }' % (
+          FLAGS.num_classes, FLAGS.max_train_length, streams), '<flags>')
   pipeline.train_input_reader.tf_record_input_reader.SetInParent()
   pipeline.eval_input_reader.tf_record_input_reader.SetInParent()
   return pipeline

@@ -30,6 +30,7 @@ from google.protobuf import text_format
 
 from tal_detection.metrics import metric_names
 from tal_detection.utils import config_util
+from tal_detection.utils import config_validation
 
 BASE_CONFIG = 'thumos14_i3d_tal_net.config'  # In configs/, beside ablations/.
 
@@ -170,17 +171,6 @@ def run_override(num_steps):
           (num_steps, num_steps, log_every, log_every))
 
 
-def _clear_moot_fusion(pipeline_config):
-  """With one stream `fusion` means nothing (config_validation): unset it.
-
-  Then a single-stream row is one model whatever fusion the base or an
-  override names.
-  """
-  tal_net = pipeline_config.model.tal_net
-  if len(tal_net.streams) == 1:
-    tal_net.ClearField('fusion')
-
-
 def effective_pipeline(base_config_path, fragments, dataset, num_steps,
                        quick=False, user_override=None):
   """The validated TrainEvalPipelineConfig one row trains with.
@@ -220,7 +210,7 @@ def effective_pipeline(base_config_path, fragments, dataset, num_steps,
       {'train_input_path': dataset['train_records'],
        'eval_input_path': dataset['test_records'],
        'label_map_path': dataset['label_map']})
-  _clear_moot_fusion(pipeline)
+  config_validation.clear_fields_without_effect(pipeline)
   config_util.validate_pipeline_config(
       pipeline, ' + '.join(os.path.basename(p)
                            for p in [base_config_path] + list(fragments)))

@@ -102,6 +102,18 @@ class _Checker(object):
       seen.add(value)
 
 
+def clear_fields_without_effect(pipeline_config):
+  """Unsets fields the rules below say mean nothing, so equal models compare equal.
+
+  With one stream `fusion` is ignored (LATE and EARLY both mean one pipeline on
+  it), so it is cleared; the ablation planner compares configs as protos.
+  """
+  which = pipeline_config.model.WhichOneof('model')
+  if which == 'tal_net' and len(pipeline_config.model.tal_net.streams) == 1:
+    pipeline_config.model.tal_net.ClearField('fusion')
+  return pipeline_config
+
+
 def validate_pipeline_config(pipeline_config, path='<config>'):
   """Checks a pipeline config for missing or inconsistent values.
 
