@@ -229,3 +229,48 @@ def test_tool_error_is_one_line(tmp_path):
       'make_synthetic_dataset: error: stream_dim must be within 1..4096, got 0')
   assert 'Traceback' not in result.stderr
   assert os.listdir(tmp_path) == []
+
+
+def test_activitynet_profile_statistics_and_label_map(tmp_path):
+  from tal_detection.utils import label_map_util
+  output = str(tmp_path / 'anet')
+  counts = synthetic.generate(output, num_train=400, num_test=2, stream_dim=2,
+                              seed=3, duration_scale=1.0,
+                              profile='activitynet')
+  with open(os.path.join(output, 'annotations.json')) as f:
+    annotations = json.load(f)
+  assert annotations['version'] == 'synthetic-activitynet-like-v1'
+  assert annotations['feature_info']['classes'] == [
+      'activity_%03d' % i for i in range(200)]
+  # Every class is in the label map, ids in name order, even those no video
+  # of a small set holds.
+  label_map = label_map_util.get_label_map_dict(
+      os.path.join(output, synthetic.LABEL_MAP_FILENAME))
+  assert label_map == {'activity_%03d' % i: i + 1 for i in range(200)}
+  train = [v for v in annotations['database'].values()
+           if v['subset'] == 'train']
+  instances = [len(v['annotations']) for v in train]
+  assert counts['train']['instances'] == sum(instances)
+  # 1 + Poisson(0.5): mean 1.5; 36% background; long actions.
+  assert 1.35 <= np.mean(instances) <= 1.65 and max(instances) <= 4
+  background = [synthetic.background_fraction(
+      v['duration'], [a['segment'] for a in v['annotations']]) for v in train]
+  assert 0.31 <= np.mean(background) <= 0.41
+  relative = [(a['segment'][1] - a['segment'][0]) / v['duration']
+              for v in train for a in v['annotations']]
+  assert 0.3 <= np.median(relative) <= 0.55
+  durations = [v['duration'] for v in train]
+  assert 30 <= min(durations) and max(durations) <= 240
+  # 400 videos, balanced: every class twice.
+  labels = [v['annotations'][0]['label'] for v in train]
+  assert len(set(labels)) == 200
+  # One class per video; segments do not overlap.
+  for video in train:
+    assert len({a['label'] for a in video['annotations']}) == 1
+    segments = sorted(a['segment'] for a in video['annotations'])
+    assert all(a[1] <= b[0] for a, b in zip(segments, segments[1:]))
+  with pytest.raises(ValueError, match='class_names picks THUMOS classes'):
+    synthetic.generate(str(tmp_path / 'x'), class_names=['Diving'],
+                       profile='activitynet')
+  with pytest.raises(ValueError, match='profile must be one of'):
+    synthetic.generate(str(tmp_path / 'x'), profile='kinetics')

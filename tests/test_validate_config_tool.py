@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from tal_detection.utils import config_util
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO, 'tools', 'validate_config.py')
 MAIN_CONFIG = os.path.join(REPO, 'configs', 'thumos14_i3d_tal_net.config')
@@ -169,8 +171,13 @@ def test_build_measures_every_shipped_configs_receptive_fields():
       SHIPPED_CONFIGS)
   rows = [l.split() for l in out.splitlines()
           if l.strip() and l.split()[0].replace('.', '').isdigit()]
-  # 22 configs x 9 anchor scales.
-  assert len(rows) == 9 * len(SHIPPED_CONFIGS)
+  # One row per anchor scale of each config.
+  num_scales = sum(
+      len(config_util.read_pipeline_config(os.path.join(REPO, path)).model
+          .tal_net.first_stage_anchor_generator
+          .multiscale_temporal_anchor_generator.scales)
+      for path in SHIPPED_CONFIGS)
+  assert len(rows) == num_scales
   for row in rows:
     assert row[4] == row[5], row  # measured == k + 2 r1 + 2 r2 (or 1 / 5)
   main = out[out.index('configs/thumos14_i3d_tal_net.config\n'):]

@@ -32,7 +32,9 @@ flags.DEFINE_integer('num_train', 40, 'Videos of subset "train".')
 flags.DEFINE_integer('num_test', 20, 'Videos of subset "test".')
 flags.DEFINE_integer('stream_dim', 64, 'Feature width of each stream (the real '
                      'I3D features have 1024).')
-flags.DEFINE_integer('num_classes', 5, 'Number of classes, taken in a fixed '
+flags.DEFINE_integer('num_classes', None, 'Number of classes (default 5; '
+                     'with --profile=activitynet 200, named activity_NNN), '
+                     'taken in a fixed '
                      'order from the THUMOS\'14 classes (max 20).')
 flags.DEFINE_list('class_names', [], 'THUMOS\'14 class names to use instead of '
                   '--num_classes.')
@@ -43,6 +45,13 @@ flags.DEFINE_float('duration_scale', 0.5, 'Multiplies the THUMOS durations and '
                    'THUMOS-sized videos (~130 steps on average).')
 flags.DEFINE_float('noise_std', 1.0, 'Std of the smooth background noise.')
 flags.DEFINE_float('signal_strength', 1.0, 'Amplitude of the class evidence.')
+flags.DEFINE_enum('profile', 'thumos14', ['thumos14', 'activitynet'],
+                  'thumos14: THUMOS\'14-like ground truth; activitynet: 200 '
+                  'generated classes (the default --num_classes there), ~1.5 '
+                  'long instances and 36 per cent background per video, durations 30-240 '
+                  's x --duration_scale; also writes <output_dir>/'
+                  'label_map.pbtxt. Convert it with --resample_num_steps=128 '
+                  'for configs/activitynet13_i3d_tal_net.config.')
 flags.DEFINE_enum('feature_dtype', 'float32', ['float32', 'float16'],
                   'dtype of the .npy files.')
 
@@ -50,11 +59,12 @@ flags.DEFINE_enum('feature_dtype', 'float32', ['float32', 'float16'],
 def main(unused_argv):
   counts = synthetic_dataset.generate(
       FLAGS.output_dir, num_train=FLAGS.num_train, num_test=FLAGS.num_test,
-      stream_dim=FLAGS.stream_dim, num_classes=FLAGS.num_classes,
+      stream_dim=FLAGS.stream_dim,
+      num_classes=FLAGS.num_classes,
       class_names=FLAGS.class_names or None, seed=FLAGS.seed,
       duration_scale=FLAGS.duration_scale, noise_std=FLAGS.noise_std,
       signal_strength=FLAGS.signal_strength,
-      feature_dtype=FLAGS.feature_dtype)
+      feature_dtype=FLAGS.feature_dtype, profile=FLAGS.profile)
   logging.info('convert with tools/create_tal_tf_record.py --annotations_json='
                '%s/annotations.json --features_dir=%s/features '
                '--stream_dims=%d,%d --stride_frames=%d --window_frames=%d '

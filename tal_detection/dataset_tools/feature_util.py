@@ -123,3 +123,64 @@ def expected_num_steps(duration, fps, stride_frames, window_frames):
   """
   frames = duration * fps
   return max(1, int(np.floor((frames - window_frames) / stride_frames)) + 1)
+
+
+def resample_features(features, num_steps):
+  """Resamples a [T, D] feature matrix to exactly num_steps rows.
+
+  The T original features tile the step axis: feature i covers [i, i + 1). New
+  step j covers the window [j T / N, (j + 1) T / N) of that axis (N =
+  num_steps), so the N windows tile the same span.
+    * Downsampling (T >= N): row j is the mean of the original features over
+      its window, each weighted by the length of its overlap with the window
+      (a plain mean of T / N rows when N divides T). Every original feature
+      contributes, none is dropped or counted twice.
+    * Upsampling (T < N): an area mean would repeat rows (nearest neighbour);
+      instead row j linearly interpolates between the original features at
+      their centres i + 0.5, evaluated at the window centre (j + 0.5) T / N,
+      holding the end features constant beyond the first and last centres.
+
+  Args:
+    features: [T, D] float array, T >= 1.
+    num_steps: N >= 1.
+
+  Returns:
+    float32 [N, D].
+  """
+  features = np.asarray(features, dtype=np.float64)
+  if num_steps < 1:
+    raise ValueError('cannot resample to %d steps' % num_steps)
+  old_steps = features.shape[0]
+  ratio = old_steps / float(num_steps)
+  if old_steps >= num_steps:
+    starts = np.arange(num_steps, dtype=np.float64)[:, None] * ratio
+    ends = starts + ratio
+    index = np.arange(old_steps, dtype=np.float64)[None, :]
+    overlap = np.clip(np.minimum(ends, index + 1.0) -
+                      np.maximum(starts, index), 0.0, None)
+    resampled = overlap.dot(features) / ratio
+  else:
+    centres = (np.arange(num_steps, dtype=np.float64) + 0.5) * ratio
+    position = np.clip(centres - 0.5, 0.0, old_steps - 1.0)
+    lower = np.floor(position).astype(np.int64)
+    upper = np.minimum(lower + 1, old_steps - 1)
+    weight = (position - lower)[:, None]
+    resampled = features[lower] * (1.0 - weight) + features[upper] * weight
+  return resampled.astype(np.float32)
+
+
+def resampled_time_base(old_num_steps, num_steps, stride_frames,
+                        offset_frames):
+  """(stride_frames, offset_frames) of features resampled to num_steps.
+
+  The original T steps span T * stride_frames frames; the N new steps split
+  that span evenly, so the new stride is T * stride_frames / N. With
+  time_util's convention (step x <-> frame (x - 0.5) * stride + offset), the
+  new offset is chosen so that new step coordinate x lands on the same frame
+  as old step coordinate x T / N: then every new feature is centred on its
+  window (new step j's centre j + 0.5 is old step (j + 0.5) T / N), and
+  segment bounds in seconds convert to the same place in either time base.
+  """
+  ratio = old_num_steps / float(num_steps)
+  return (stride_frames * ratio,
+          offset_frames + 0.5 * stride_frames * (ratio - 1.0))

@@ -41,6 +41,7 @@ import shutil
 import numpy as np
 
 from tal_detection.dataset_tools import feature_util
+from tal_detection.utils import label_map_util
 
 FPS = 10.0
 STRIDE_FRAMES = 16
@@ -215,6 +216,14 @@ def sample_video_layout(rng, statistics, label, duration_scale=0.5):
     lengths.pop()
   if lengths[0] > budget:
     lengths[0] = budget
+  return duration, _place_segments(rng, lengths, covered)
+
+
+def _place_segments(rng, lengths, covered):
+  """Non-overlapping (start, end) of the lengths in [0, covered], shuffled.
+
+  The free time is split into len(lengths) + 1 gaps by a flat Dirichlet.
+  """
   lengths = rng.permutation(np.asarray(lengths, dtype=np.float64))
   gaps = rng.dirichlet(np.ones(len(lengths) + 1)) * (covered - lengths.sum())
   segments = []
@@ -224,8 +233,36 @@ def sample_video_layout(rng, statistics, label, duration_scale=0.5):
     end = start + length
     segments.append((round(start, 2), round(min(end, covered), 2)))
     position = end
-  segments = [(s, e) for s, e in segments if e > s]
-  return duration, segments
+  return [(s, e) for s, e in segments if e > s]
+
+
+def activitynet_class_names(num_classes):
+  """Generated class names of the ActivityNet-like profile."""
+  return ['activity_%03d' % i for i in range(num_classes)]
+
+
+def sample_activitynet_layout(rng, duration_scale=1.0):
+  """Duration and ground truth of one ActivityNet-like video.
+
+  ActivityNet v1.3: ~1.5 instances per video, ~36% background, actions
+  typically tens of seconds to the whole video. Here: a duration uniform in
+  [30, 240] s (x duration_scale), 1 + Poisson(0.5) instances (mean 1.5, at
+  most 4), a foreground fraction uniform in [0.3, 0.98] (mean 0.64, so 36%
+  background) of the feature-covered span split among them by a Dirichlet
+  (alpha 2: comparable lengths), placed like THUMOS-profile instances.
+
+  Returns:
+    (duration seconds, list of (start, end) seconds sorted by start).
+  """
+  step_seconds = STRIDE_FRAMES / FPS
+  duration = round(max(rng.uniform(30.0, 240.0) * duration_scale,
+                       4 * step_seconds), 2)
+  count = int(min(1 + rng.poisson(0.5), 4))
+  covered = ((num_feature_steps(duration) - 1) * STRIDE_FRAMES +
+             WINDOW_FRAMES) / FPS
+  foreground = rng.uniform(0.3, 0.98) * covered
+  lengths = rng.dirichlet(2.0 * np.ones(count)) * foreground
+  return duration, _place_segments(rng, lengths, covered)
 
 
 def _window_overlap(starts, ends, num_steps):
@@ -350,10 +387,15 @@ def _check_replaceable(output_dir):
                      'dataset; refusing to replace it' % output_dir)
 
 
+PROFILES = ('thumos14', 'activitynet')
+ACTIVITYNET_NUM_CLASSES = 200
+LABEL_MAP_FILENAME = 'label_map.pbtxt'
+
+
 def generate(output_dir, num_train=40, num_test=20, stream_dim=64,
-             num_classes=5, class_names=None, seed=0, duration_scale=0.5,
+             num_classes=None, class_names=None, seed=0, duration_scale=0.5,
              noise_std=1.0, signal_strength=1.0, feature_dtype='float32',
-             statistics_path=None):
+             statistics_path=None, profile='thumos14'):
   """Writes the synthetic dataset to output_dir (replacing it on success).
 
   Layout:
@@ -365,12 +407,23 @@ def generate(output_dir, num_train=40, num_test=20, stream_dim=64,
   synthetic_test_NNNN (subset "test"). The files are written into a temporary
   sibling folder renamed to output_dir at the end.
 
+  profile 'thumos14' (default) is the THUMOS'14-like data described in the
+  module docstring. profile 'activitynet' draws each video's ground truth
+  with sample_activitynet_layout instead (duration_scale scales its
+  durations; num_classes, default 200, generated names activity_000 ...;
+  class_names is not allowed) and, since few videos cover few of the 200 classes, also
+  writes output_dir/label_map.pbtxt with every class (give it to the
+  converter as --label_map_path). Features are synthesised alike.
+
   Returns:
     A dict of counts: videos, instances, steps, per subset.
 
   Raises:
     ValueError: on bad arguments.
   """
+  if profile not in PROFILES:
+    raise ValueError('profile must be one of %s, got %r' %
+                     (', '.join(PROFILES), profile))
   if num_train < 0 or num_test < 0 or num_train + num_test < 1:
     raise ValueError('need at least one video (num_train %d, num_test %d)' %
                      (num_train, num_test))
@@ -385,8 +438,19 @@ def generate(output_dir, num_train=40, num_test=20, stream_dim=64,
                      feature_dtype)
   if not output_dir:
     raise ValueError('output_dir is required')
-  statistics = load_statistics(statistics_path)
-  labels = choose_classes(statistics, num_classes, class_names)
+  if num_classes is None:
+    num_classes = (ACTIVITYNET_NUM_CLASSES if profile == 'activitynet' else 5)
+  if profile == 'activitynet':
+    if class_names:
+      raise ValueError('class_names picks THUMOS classes; the activitynet '
+                       'profile generates its names (use num_classes)')
+    if num_classes < 1:
+      raise ValueError('num_classes must be at least 1, got %d' % num_classes)
+    statistics = None
+    labels = activitynet_class_names(num_classes)
+  else:
+    statistics = load_statistics(statistics_path)
+    labels = choose_classes(statistics, num_classes, class_names)
   # ActionFormer-style 0-based label ids, alphabetical (the converter's order).
   label_ids = {name: index for index, name in enumerate(sorted(labels))}
 
@@ -417,8 +481,11 @@ def generate(output_dir, num_train=40, num_test=20, stream_dim=64,
         rng = np.random.default_rng(video_seeds[index])
         class_index = int(order[index])
         label = labels[class_index]
-        duration, segments = sample_video_layout(rng, statistics, label,
-                                                 duration_scale)
+        if profile == 'activitynet':
+          duration, segments = sample_activitynet_layout(rng, duration_scale)
+        else:
+          duration, segments = sample_video_layout(rng, statistics, label,
+                                                   duration_scale)
         rgb, flow = synthesize_features(
             rng, duration, segments, class_index, cues,
             signal_strength=signal_strength, noise_std=noise_std)
@@ -441,7 +508,8 @@ def generate(output_dir, num_train=40, num_test=20, stream_dim=64,
         subset_counts['steps'] += features.shape[0]
       counts[subset] = subset_counts
     annotations = {
-        'version': 'synthetic-thumos14-like-v1',
+        'version': ('synthetic-activitynet-like-v1' if profile == 'activitynet'
+                    else 'synthetic-thumos14-like-v1'),
         'feature_info': {
             'fps': FPS, 'stride_frames': STRIDE_FRAMES,
             'window_frames': WINDOW_FRAMES, 'layout': 'concat',
@@ -455,6 +523,9 @@ def generate(output_dir, num_train=40, num_test=20, stream_dim=64,
     with open(os.path.join(tmp_dir, ANNOTATIONS_FILENAME), 'w',
               encoding='utf-8') as f:
       json.dump(annotations, f, indent=1)
+    if profile == 'activitynet':
+      label_map_util.save_label_map(labels,
+                                    os.path.join(tmp_dir, LABEL_MAP_FILENAME))
     if os.path.exists(output_dir):
       old_dir = '%s.old-%d' % (output_dir, os.getpid())
       os.replace(output_dir, old_dir)
