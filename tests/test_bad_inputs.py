@@ -628,3 +628,5 @@ def test_bad_input_gives_one_error_line_and_writes_nothing(bad_input_runs,
     assert fragment in errors[0], (fragment, errors[0])
   assert run.after == run.before, sorted(
       set(run.after.items()) ^ set(run.before.items()))
+  # Shown with `pytest -rP`: the case list with its messages, for reviews.
+  print('%s | %s' % (name, errors[0]))
