@@ -4,16 +4,29 @@ Layout written under output_directory:
   <version>/saved_model.pb, <version>/variables/   (what TF Serving loads)
   pipeline.config                                  (the effective config)
   label_map.pbtxt                                  (if the config names one)
+  time_base.json                                   (fps, stride, window)
+
+time_base.json is the time base the model was trained on:
+  {"fps": 10.0, "stride_frames": 16.0, "window_frames": 16.0,
+   "source": "<where the numbers came from>"}
+read from the first training record (records carry fps / stride_frames /
+offset_frames per video; window = 2 x offset) or given explicitly. The
+SavedModel itself takes the time parameters as inputs (a video may have its
+own fps), so this file only supplies tools/infer.py's defaults; it is absent
+when neither the records nor the caller know the time base.
 
 Signature `serving_default`, input_type 'features':
   inputs   features_<stream> [B, T, D] float32 (any T), num_steps [B] int32,
            fps [B], stride_frames [B], offset_frames [B] float32;
 input_type 'tf_example':
   inputs   tf_example [B] string (serialized SequenceExample records);
-outputs (both): detection_segments [B, M, 2] in seconds, detection_scores [B, M],
-  detection_classes [B, M] (1-based label ids), num_detections [B],
-  proposal_segments [B, P, 2] in seconds, proposal_scores [B, P], num_proposals [B].
+outputs (both): detection_segments [B, M, 2] float32 in seconds,
+  detection_scores [B, M] float32, detection_classes [B, M] int32 (1-based label
+  ids), num_detections [B] int32, proposal_segments [B, P, 2] float32 in seconds,
+  proposal_scores [B, P] float32, num_proposals [B] int32. Counts and ids are
+  integers so a client can index with them without a cast.
 """
+import json
 import os
 import shutil
 import tempfile
@@ -21,12 +34,17 @@ import tempfile
 import tensorflow as tf
 
 from tal_detection import model_lib
+from tal_detection.builders import dataset_builder
 from tal_detection.builders import model_builder
 from tal_detection.core import standard_fields as fields
 from tal_detection.data_decoders import tf_sequence_example_decoder
 from tal_detection.utils import config_util
 
 INPUT_TYPES = ('features', 'tf_example')
+TIME_BASE_FILE = 'time_base.json'
+TIME_BASE_KEYS = ('fps', 'stride_frames', 'window_frames')
+# Outputs that are counts or label ids: int32 in the signature.
+_INTEGER_OUTPUTS = ('detection_classes', 'num_detections', 'num_proposals')
 
 
 def resolve_version_dir(path):
@@ -95,8 +113,101 @@ def build_inference_graph(model_config, input_type='features'):
   detection_model = model_builder.build(model_config, is_training=False)
   _, detections = model_lib.build_detections(detection_model, features)
   outputs = model_lib.export_outputs_dict(detections)
-  outputs = {k: tf.identity(v, name=k) for k, v in outputs.items()}
+  outputs = {k: tf.identity(tf.cast(v, tf.int32) if k in _INTEGER_OUTPUTS
+                            else v, name=k)
+             for k, v in outputs.items()}
   return placeholders, outputs
+
+
+def time_base_from_records(input_reader_config):
+  """{fps, stride_frames, window_frames, source} of the first record, or None.
+
+  None when the reader names no records or its files are gone (a config moved
+  to another machine): the export then simply has no time base file. A file
+  that exists but is corrupt is an error, as everywhere else.
+  """
+  try:
+    files = dataset_builder.get_input_files(input_reader_config)
+  except ValueError:
+    return None
+  for path in files:
+    record = dataset_builder.read_first_record(path)
+    if record is None:
+      continue  # an empty shard
+    example = tf.train.SequenceExample.FromString(record)
+    context = example.context.feature
+    keys = fields.TfExampleFields
+
+    def value(key):
+      values = context[key].float_list.value
+      if not values:
+        raise ValueError('record file %s: first record has no %s' % (path,
+                                                                    key))
+      return float(values[0])
+
+    return {'fps': value(keys.fps),
+            'stride_frames': value(keys.stride_frames),
+            'window_frames': 2.0 * value(keys.offset_frames),
+            'source': 'first training record, %s' % path}
+  return None
+
+
+def resolve_time_base(pipeline_config, fps=None, stride_frames=None,
+                      window_frames=None):
+  """The time base to store with an export: flags over the training records.
+
+  Args:
+    pipeline_config: the exported model's TrainEvalPipelineConfig.
+    fps, stride_frames, window_frames: explicit values (None: from the first
+      training record).
+
+  Returns:
+    dict with TIME_BASE_KEYS and 'source', or None when nothing is known.
+
+  Raises:
+    ValueError: when only some values are known (a partial time base would
+      give infer.py defaults that mix two time bases).
+  """
+  given = {'fps': fps, 'stride_frames': stride_frames,
+           'window_frames': window_frames}
+  for key, value in given.items():
+    if value is not None and not value > 0:
+      raise ValueError('--%s: must be positive, got %g' % (key, value))
+  if all(v is not None for v in given.values()):
+    return dict({k: float(v) for k, v in given.items()}, source='flags')
+  from_records = time_base_from_records(pipeline_config.train_input_reader)
+  if from_records is None:
+    if any(v is not None for v in given.values()):
+      raise ValueError(
+          'time base: give all of --fps, --stride_frames and --window_frames '
+          '(the training records named by the config are not readable here)')
+    return None
+  overridden = [k for k, v in given.items() if v is not None]
+  result = dict(from_records)
+  for key in overridden:
+    result[key] = float(given[key])
+  if overridden:
+    result['source'] = '%s; %s from flags' % (result['source'],
+                                              ', '.join(overridden))
+  return result
+
+
+def read_time_base(export_dir):
+  """The time_base.json beside an export's version folders, or None."""
+  path = os.path.join(export_dir, TIME_BASE_FILE)
+  if not tf.io.gfile.exists(path):
+    return None
+  try:
+    with tf.io.gfile.GFile(path) as f:
+      time_base = json.load(f)
+    values = {k: float(time_base[k]) for k in TIME_BASE_KEYS}
+  except (ValueError, KeyError, TypeError) as e:
+    raise ValueError('%s: not a time base file (%s)' % (path, e)) from None
+  if not all(v > 0 for v in values.values()):
+    raise ValueError('%s: fps, stride_frames and window_frames must be '
+                     'positive' % path)
+  values['source'] = time_base.get('source', path)
+  return values
 
 
 def _shape_text(shape):
@@ -148,8 +259,11 @@ def _restore_map(pipeline_config):
 
 
 def export_inference_graph(input_type, pipeline_config, trained_checkpoint_prefix,
-                           output_directory, version=1):
-  """Writes the SavedModel, pipeline.config and label map; returns the path.
+                           output_directory, version=1, time_base=None):
+  """Writes the SavedModel, pipeline.config, label map, time base; the path.
+
+  time_base: dict from resolve_time_base (None: read from the training
+  records named by the config, when they are readable).
 
   The checkpoint is checked against the graph the config builds before
   anything is written; the SavedModel is then written to a temporary folder
@@ -165,6 +279,8 @@ def export_inference_graph(input_type, pipeline_config, trained_checkpoint_prefi
   if os.path.exists(output_directory) and not os.path.isdir(output_directory):
     raise ValueError('output_directory: %s is a file, not a folder' %
                      output_directory)
+  if time_base is None:
+    time_base = resolve_time_base(pipeline_config)
   graph = tf.Graph()
   with graph.as_default():
     placeholders, outputs = build_inference_graph(pipeline_config.model,
@@ -196,8 +312,15 @@ def export_inference_graph(input_type, pipeline_config, trained_checkpoint_prefi
     label_map_path = pipeline_config.eval_input_reader.label_map_path
     if label_map_path and tf.io.gfile.exists(label_map_path):
       shutil.copy(label_map_path, os.path.join(staging, 'label_map.pbtxt'))
+    if time_base is not None:
+      with open(os.path.join(staging, TIME_BASE_FILE), 'w') as f:
+        json.dump(time_base, f, indent=2)
+        f.write('\n')
     os.replace(os.path.join(staging, 'model'), version_dir)
-    for name in ('pipeline.config', 'label_map.pbtxt'):
+    stale = os.path.join(output_directory, TIME_BASE_FILE)
+    if time_base is None and os.path.exists(stale):
+      os.remove(stale)  # it described an earlier export, not this one
+    for name in ('pipeline.config', 'label_map.pbtxt', TIME_BASE_FILE):
       if os.path.exists(os.path.join(staging, name)):
         os.replace(os.path.join(staging, name),
                    os.path.join(output_directory, name))

@@ -337,7 +337,6 @@ def test_clipping_warns_and_reports(tool_runs):
           'extends outside the video [0, 112.64] s; clipped') in stderr
   assert ('video video_validation_0000364: segment [120.5, 127] (HighJump) '
           'starts at or after the video end 112.64 s; skipped') in stderr
-  assert 'converted 3/3 videos' in stderr
   assert stdout.startswith('Wrote 3 videos, 8 instances, 2 classes')
   assert 'clipped 1 segments' in stdout
   assert util.listing(os.path.join(root, 'out')) == [
@@ -367,3 +366,100 @@ def test_segments_wholly_before_the_start_are_skipped_not_clipped(tmp_path):
   record = util.decode_records(output_path)['video_a']
   np.testing.assert_allclose(record[_INPUT.groundtruth_segments_seconds],
                              [[0.0, 3.0], [4.0, 9.0]])
+
+
+def test_resample_features_downsampling_averages_the_windows():
+  from tal_detection.dataset_tools import feature_util
+  signal = np.arange(6, dtype=np.float32)[:, None] * [1.0, -2.0]
+  # 6 -> 3: pairs; 6 -> 4: windows of 1.5 steps, e.g. [1.5, 3) = (0.5*1 +
+  # 1*2) / 1.5; 6 -> 1: the mean of everything.
+  np.testing.assert_allclose(feature_util.resample_features(signal, 3)[:, 0],
+                             [0.5, 2.5, 4.5], atol=1e-6)
+  np.testing.assert_allclose(
+      feature_util.resample_features(signal, 4)[:, 0],
+      [(0 + 0.5) / 1.5, (0.5 * 1 + 2) / 1.5, (3 + 0.5 * 4) / 1.5,
+       (0.5 * 4 + 5) / 1.5], atol=1e-6)
+  np.testing.assert_allclose(feature_util.resample_features(signal, 1),
+                             [[2.5, -5.0]], atol=1e-6)
+  # Equal lengths change nothing; the overall mean is kept in every case.
+  np.testing.assert_array_equal(feature_util.resample_features(signal, 6),
+                                signal)
+  noise = np.random.RandomState(0).randn(1000, 3)
+  np.testing.assert_allclose(
+      feature_util.resample_features(noise, 128).mean(axis=0),
+      noise.mean(axis=0), atol=1e-6)
+
+
+def test_resample_features_upsampling_interpolates_between_centres():
+  from tal_detection.dataset_tools import feature_util
+  signal = np.array([[0.0], [10.0], [40.0]], dtype=np.float32)
+  # 3 -> 6: new centres at old steps 0.25, 0.75, ..., 2.75; old centres at
+  # 0.5, 1.5, 2.5; beyond the end centres the end values hold.
+  np.testing.assert_allclose(
+      feature_util.resample_features(signal, 6)[:, 0],
+      [0.0, 2.5, 7.5, 17.5, 32.5, 40.0], atol=1e-5)
+  np.testing.assert_allclose(feature_util.resample_features(signal[:1], 4),
+                             np.zeros([4, 1]))
+
+
+def test_resampled_time_base_puts_every_step_at_its_window_centre():
+  from tal_detection.dataset_tools import feature_util
+  from tal_detection.utils import time_util
+  fps, stride, offset = 30.0, 4.0, 8.0
+  for old_steps, new_steps in [(1000, 128), (77, 128), (128, 128), (5, 1)]:
+    new_stride, new_offset = feature_util.resampled_time_base(
+        old_steps, new_steps, stride, offset)
+    assert new_stride == pytest.approx(stride * old_steps / new_steps)
+    # The span the original steps [0, T) cover in seconds ...
+    span_start = time_util.steps_to_seconds(0.0, fps, stride, offset)
+    span_end = time_util.steps_to_seconds(old_steps, fps, stride, offset)
+    window = (span_end - span_start) / new_steps
+    centres = span_start + (np.arange(new_steps) + 0.5) * window
+    # ... split into new_steps windows: feature j is centred on window j, and
+    # its step interval [j, j + 1) is exactly the window.
+    j = np.arange(new_steps)
+    np.testing.assert_allclose(
+        (j * new_stride + new_offset) / fps, centres, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        time_util.steps_to_seconds(j + 0.5, fps, new_stride, new_offset),
+        centres, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        time_util.steps_to_seconds(j.astype(float), fps, new_stride,
+                                   new_offset),
+        centres - window / 2, rtol=0, atol=1e-9)
+
+
+def test_converter_resamples_records_to_a_fixed_length(tmp_path):
+  from tal_detection.dataset_tools import feature_util
+  from tal_detection.utils import time_util
+  json_path, features_dir, all_features = util.make_json_dataset(
+      str(tmp_path / 'in'), layout='concat', dtype=np.float32)
+  output_path = str(tmp_path / 'out' / 'all.tfrecord')
+  create_tal_tf_record_lib.create_tf_record(
+      features_dir, output_path, str(tmp_path / 'out' / 'label_map.pbtxt'),
+      annotations_json=json_path, feature_layout='concat',
+      resample_num_steps=16, **COMMON)
+  decoded = util.decode_records(output_path)
+  assert sorted(decoded) == sorted(util.DATABASE)
+  for video_id, record in decoded.items():
+    old_steps = all_features[video_id]['rgb'].shape[0]
+    assert record[_INPUT.num_steps] == 16
+    for name in util.STREAM_NAMES:
+      np.testing.assert_allclose(
+          record[_INPUT.features_key(name)],
+          feature_util.resample_features(all_features[video_id][name], 16),
+          rtol=1e-6)
+    stride, offset = feature_util.resampled_time_base(
+        old_steps, 16, util.STRIDE_FRAMES, util.WINDOW_FRAMES / 2)
+    np.testing.assert_allclose(record[_INPUT.stride_frames], stride, rtol=1e-6)
+    np.testing.assert_allclose(record[_INPUT.offset_frames], offset,
+                               rtol=1e-6)
+    # The whole original span maps to steps [0, 16].
+    fps = record[_INPUT.fps]
+    end = time_util.steps_to_seconds(
+        float(old_steps), fps, util.STRIDE_FRAMES, util.WINDOW_FRAMES / 2)
+    assert time_util.seconds_to_steps(
+        end, fps, stride, offset) == pytest.approx(16.0, abs=1e-4)
+    np.testing.assert_allclose(
+        record[_INPUT.duration], util.DATABASE[video_id]['duration'],
+        rtol=1e-6)

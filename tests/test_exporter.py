@@ -120,7 +120,8 @@ def test_export_writes_versioned_layout_with_config_and_label_map(
   assert [f for f in os.listdir(os.path.join(version_dir, 'variables'))
           if f.startswith('variables.data-')]
   assert sorted(os.listdir(exported_model)) == [
-      '1', 'label_map.pbtxt', 'pipeline.config']  # no staging leftovers
+      '1', 'label_map.pbtxt', 'pipeline.config',
+      'time_base.json']  # no staging leftovers
   with open(os.path.join(exported_model, 'label_map.pbtxt')) as f:
     assert f.read() == open(tiny_dataset.label_map).read()
   exported_config = config_util.read_pipeline_config(
@@ -275,3 +276,65 @@ def test_export_of_a_missing_checkpoint_or_input_type_fails(tmp_path):
                                     str(output_directory))
   # Nothing half-written: no version folder, no staging folder.
   assert not output_directory.exists() or not os.listdir(str(output_directory))
+
+
+@pytest.mark.slow
+def test_export_stores_the_training_records_time_base(exported_model,
+                                                      tiny_dataset):
+  with open(os.path.join(exported_model, exporter.TIME_BASE_FILE)) as f:
+    stored = json.load(f)
+  # The tiny dataset's records: 10 fps, stride 16, window 16 (offset 8).
+  assert {k: stored[k] for k in exporter.TIME_BASE_KEYS} == {
+      'fps': util.FPS, 'stride_frames': float(util.STRIDE_FRAMES),
+      'window_frames': float(util.WINDOW_FRAMES)}
+  assert tiny_dataset.train_record in stored['source']
+  assert exporter.read_time_base(exported_model)['fps'] == util.FPS
+
+
+@pytest.mark.slow
+def test_serving_signature_counts_and_classes_are_int32(exported_model):
+  signature = tf.saved_model.load(os.path.join(
+      exported_model, '1')).signatures['serving_default']
+  dtypes = {k: v.dtype for k, v in signature.structured_outputs.items()}
+  for key in ('detection_classes', 'num_detections', 'num_proposals'):
+    assert dtypes[key] == tf.int32, key
+  for key in ('detection_segments', 'detection_scores', 'proposal_segments',
+              'proposal_scores'):
+    assert dtypes[key] == tf.float32, key
+  outputs = _serve(signature, _random_video(20, 3, util.FPS,
+                                            util.STRIDE_FRAMES,
+                                            util.OFFSET_FRAMES))
+  count = int(outputs['num_detections'][0])
+  classes = outputs['detection_classes'][0]
+  assert classes.dtype == np.int32
+  # Real detections carry label ids 1..C, usable as indices as they are.
+  assert count > 0
+  assert np.all((classes[:count] >= 1) & (classes[:count] <= util.NUM_CLASSES))
+
+
+def test_time_base_flags_override_records_and_partial_flags_need_records(
+    tmp_path, tiny_dataset):
+  pipeline = config_util.read_pipeline_config(util.PIPELINE_CONFIG)
+  reader = pipeline.train_input_reader.tf_record_input_reader
+  del reader.input_path[:]
+  reader.input_path.append(tiny_dataset.train_record)
+  from_records = exporter.resolve_time_base(pipeline)
+  assert from_records['fps'] == util.FPS
+  assert from_records['window_frames'] == 2 * util.OFFSET_FRAMES
+  mixed = exporter.resolve_time_base(pipeline, stride_frames=4.5)
+  assert mixed['stride_frames'] == 4.5 and mixed['fps'] == util.FPS
+  assert 'stride_frames from flags' in mixed['source']
+  assert exporter.resolve_time_base(pipeline, 30, 4, 16) == {
+      'fps': 30.0, 'stride_frames': 4.0, 'window_frames': 16.0,
+      'source': 'flags'}
+  # Records that are not there: no time base, unless all three are given.
+  del reader.input_path[:]
+  reader.input_path.append(str(tmp_path / 'gone.record'))
+  assert exporter.resolve_time_base(pipeline) is None
+  with pytest.raises(ValueError, match='give all of'):
+    exporter.resolve_time_base(pipeline, fps=25)
+  with pytest.raises(ValueError, match='--fps: must be positive'):
+    exporter.resolve_time_base(pipeline, 0, 4, 16)
+  (tmp_path / exporter.TIME_BASE_FILE).write_text('{"fps": 10}')
+  with pytest.raises(ValueError, match='not a time base file'):
+    exporter.read_time_base(str(tmp_path))

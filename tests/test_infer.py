@@ -126,3 +126,63 @@ def test_infer_wrong_feature_width_fails_with_one_line(exported_model,
                                                    features_dir, output))
   _assert_one_line_error(result, 'narrow_video')
   assert sorted(os.listdir(str(tmp_path))) == ['features']
+
+
+def _run_infer(*flags):
+  result = util.run_tool('infer.py', *flags)
+  assert result.returncode == 0, util.describe(result)
+  return result
+
+
+@pytest.mark.slow
+def test_infer_defaults_to_the_exports_time_base_and_per_video_fps(
+    exported_model, tiny_dataset, tmp_path):
+  video_id = tiny_dataset.test_video_ids()[0]
+  features = os.path.join(tiny_dataset.features_dir, video_id + '.npy')
+  common = ['--saved_model_dir=%s' % exported_model, '--features=%s' % features]
+  explicit = str(tmp_path / 'explicit.json')
+  _run_infer(*_infer_flags(exported_model, features, explicit))
+  # No time flags: time_base.json (written from the training records) says
+  # 10 fps, stride 16, window 16, the same as the explicit flags.
+  defaulted = str(tmp_path / 'defaulted.json')
+  picture = str(tmp_path / 'timeline.png')
+  result = _run_infer(*common + [
+      '--output=%s' % defaulted, '--plot=%s' % picture,
+      '--groundtruth=%s' % tiny_dataset.annotations_json, '--plot_top_k=5'])
+  assert 'time base: 10 fps (first training record' in result.stderr
+  with open(explicit) as f:
+    expected = json.load(f)['results'][video_id]
+  with open(defaulted) as f:
+    assert json.load(f)['results'][video_id] == expected
+  with open(picture, 'rb') as f:
+    assert f.read(8) == _PNG_MAGIC
+  # A json giving this video twice the frame rate halves every time.
+  annotations = {'database': {video_id: {'subset': 'test', 'fps': 2 * util.FPS,
+                                         'annotations': []}}}
+  annotations_path = tmp_path / 'annotations.json'
+  annotations_path.write_text(json.dumps(annotations))
+  faster = str(tmp_path / 'faster.json')
+  _run_infer(*common + ['--output=%s' % faster,
+                        '--annotations_json=%s' % annotations_path])
+  with open(faster) as f:
+    halved = json.load(f)['results'][video_id]
+  assert len(halved) == len(expected)
+  np.testing.assert_allclose([d['segment'] for d in halved],
+                             [[s / 2 for s in d['segment']] for d in expected],
+                             atol=2e-3)
+
+
+@pytest.mark.slow
+def test_infer_without_a_time_base_asks_for_the_flags(exported_model,
+                                                      tiny_dataset, tmp_path):
+  copy = tmp_path / 'export'
+  shutil.copytree(exported_model, str(copy))
+  os.remove(str(copy / 'time_base.json'))
+  video_id = tiny_dataset.test_video_ids()[0]
+  output = str(tmp_path / 'detections.json')
+  result = util.run_tool(
+      'infer.py', '--saved_model_dir=%s' % copy, '--output=%s' % output,
+      '--features=%s' % os.path.join(tiny_dataset.features_dir,
+                                     video_id + '.npy'))
+  _assert_one_line_error(result, '--fps', 'time_base.json')
+  assert not os.path.exists(output)

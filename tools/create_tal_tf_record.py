@@ -16,6 +16,13 @@ Original THUMOS'14 per-class txt files (<Class>_<split>.txt, Ambiguous skipped):
   python tools/create_tal_tf_record.py \
     --thumos_annotation_dir=data/annotation_val --fps=30 ...
 
+ActivityNet v1.3 (features resampled to 128 steps per video, as BMN / G-TAD /
+ActionFormer do; configs/activitynet13_i3d_tal_net.config expects this):
+
+  python tools/create_tal_tf_record.py \
+    --annotations_json=data/activity_net.v1-3.min.json --subset=validation \
+    --features_dir=data/anet_i3d --resample_num_steps=128 ...
+
 The label map is read if --label_map_path exists, else written from the classes
 of the annotations (all subsets). Segments reaching past the video end are
 clipped (and ones starting after it skipped) with a warning naming the video; a
@@ -62,6 +69,12 @@ flags.DEFINE_string('label_map_path', '',
 flags.DEFINE_string('output_path', '',
                     'Output record path (one shard) or prefix (several).')
 flags.DEFINE_integer('num_shards', 1, 'Number of output record files.')
+flags.DEFINE_integer('resample_num_steps', None,
+                     'If set, resample every video\'s features to exactly this '
+                     'many steps (ActivityNet practice, e.g. 128): windowed '
+                     'means when downsampling, linear interpolation when '
+                     'upsampling; the records\' stride/offset then describe '
+                     'the new steps.')
 
 
 def main(unused_argv):
@@ -77,7 +90,8 @@ def main(unused_argv):
       thumos_annotation_dir=FLAGS.thumos_annotation_dir, fps=FLAGS.fps,
       feature_layout=FLAGS.feature_layout, stream_names=FLAGS.stream_names,
       stream_dims=stream_dims, stride_frames=FLAGS.stride_frames,
-      window_frames=FLAGS.window_frames, num_shards=FLAGS.num_shards)
+      window_frames=FLAGS.window_frames, num_shards=FLAGS.num_shards,
+      resample_num_steps=FLAGS.resample_num_steps)
   print(summary.summary_line())
 
 

@@ -4,7 +4,11 @@ r"""Exports a trained TAL-Net checkpoint as a SavedModel for serving.
       --checkpoint_dir=out/model --output_directory=out/exported [--input_type=features]
 
 Writes <output_directory>/<version>/ (saved_model.pb + variables, TF Serving's
-layout) plus pipeline.config and label_map.pbtxt beside it.
+layout) plus pipeline.config, label_map.pbtxt and time_base.json beside it. The
+time base (fps, stride and window in frames of the features the model was
+trained on) is read from the first training record of the config's
+train_input_reader; --fps/--stride_frames/--window_frames give or override it.
+tools/infer.py takes its defaults from that file.
 """
 from absl import flags
 
@@ -22,6 +26,12 @@ flags.DEFINE_string('output_directory', None, 'Where the SavedModel goes.')
 flags.DEFINE_enum('input_type', 'features', list(exporter.INPUT_TYPES),
                   'features: per-stream tensors; tf_example: serialized records.')
 flags.DEFINE_integer('version', 1, 'Version folder name (TF Serving layout).')
+flags.DEFINE_float('fps', None, 'Time base to store: frames per second of the '
+                   'training features (default: from the first train record).')
+flags.DEFINE_float('stride_frames', None, 'Time base: frames between '
+                   'consecutive features (default: from the records).')
+flags.DEFINE_float('window_frames', None, 'Time base: frames each feature '
+                   'sees, 2 x offset (default: from the records).')
 flags.DEFINE_string('config_override', None,
                     'Text-format fragment merged over the pipeline config.')
 FLAGS = flags.FLAGS
@@ -39,10 +49,19 @@ def main(unused_argv):
     checkpoint = model_lib.latest_checkpoint(FLAGS.checkpoint_dir)
   pipeline = config_util.load_pipeline(FLAGS.pipeline_config_path,
                                        override=FLAGS.config_override)
+  time_base = exporter.resolve_time_base(
+      pipeline, FLAGS.fps, FLAGS.stride_frames, FLAGS.window_frames)
   path = exporter.export_inference_graph(
       FLAGS.input_type, pipeline, checkpoint, FLAGS.output_directory,
-      version=FLAGS.version)
-  print('Exported %s (checkpoint %s)' % (path, checkpoint))
+      version=FLAGS.version, time_base=time_base)
+  if time_base is None:
+    print('Exported %s (checkpoint %s); no time base stored (training records '
+          'not readable; give --fps --stride_frames --window_frames)' % (
+              path, checkpoint))
+  else:
+    print('Exported %s (checkpoint %s; time base %g fps, stride %g, window %g '
+          'frames)' % (path, checkpoint, time_base['fps'],
+                       time_base['stride_frames'], time_base['window_frames']))
 
 
 if __name__ == '__main__':

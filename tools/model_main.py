@@ -21,6 +21,7 @@ from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order
 import tensorflow as tf
 
 from tal_detection import model_lib
+from tal_detection.utils import progress_util
 
 flags.DEFINE_string('pipeline_config_path', None, 'Path to a pipeline .config.')
 flags.DEFINE_string('model_dir', None, 'Where checkpoints, summaries, the '
@@ -42,6 +43,9 @@ flags.DEFINE_multi_string('config_override_file', [], 'Text-format fragment '
 flags.DEFINE_string('train_input_path', None, 'Overrides the train records.')
 flags.DEFINE_string('eval_input_path', None, 'Overrides the eval records.')
 flags.DEFINE_string('label_map_path', None, 'Overrides both label maps.')
+flags.DEFINE_boolean('verbose', False, "Also show TensorFlow's own INFO log "
+                     '(Estimator loss lines, metrics dump, checkpoint '
+                     'notices).')
 FLAGS = flags.FLAGS
 
 
@@ -63,6 +67,7 @@ def _evaluate_checkpoints(estimator, eval_input_fn, checkpoint_dir, model_dir,
 
 
 def main(unused_argv):
+  progress_util.configure_logging(FLAGS.verbose)
   if not FLAGS.pipeline_config_path or not FLAGS.model_dir:
     raise tool_util.UsageError('--pipeline_config_path and --model_dir are '
                                'required')
@@ -91,5 +96,4 @@ def main(unused_argv):
 
 
 if __name__ == '__main__':
-  tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.INFO)
   tool_util.run(main)

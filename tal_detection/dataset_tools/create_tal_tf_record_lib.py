@@ -6,7 +6,6 @@ the whole run succeeded, and a new label map is written last.
 """
 import collections
 import os
-import time
 
 from absl import logging
 import numpy as np
@@ -15,6 +14,7 @@ from tal_detection.dataset_tools import annotation_util
 from tal_detection.dataset_tools import feature_util
 from tal_detection.dataset_tools import tf_record_util
 from tal_detection.utils import label_map_util
+from tal_detection.utils import progress_util
 
 
 class ConversionSummary(collections.namedtuple('ConversionSummary', [
@@ -180,7 +180,8 @@ def create_tf_record(features_dir, output_path, label_map_path,
                      thumos_annotation_dir=None, fps=None,
                      feature_layout=feature_util.CONCAT,
                      stream_names=('rgb', 'flow'), stream_dims=(1024, 1024),
-                     stride_frames=4, window_frames=16, num_shards=1):
+                     stride_frames=4, window_frames=16, num_shards=1,
+                     resample_num_steps=None):
   """Converts one annotation source + feature folder into sharded TFRecords.
 
   Args:
@@ -201,6 +202,11 @@ def create_tf_record(features_dir, output_path, label_map_path,
     window_frames: frames each feature covers; feature 0 is centred at frame
       window_frames / 2 (the offset stored in the records).
     num_shards: number of output files.
+    resample_num_steps: if set, every video's features are resampled to
+      exactly this many steps (feature_util.resample_features; ActivityNet
+      practice) and its record's stride_frames / offset_frames describe the
+      new steps (feature_util.resampled_time_base), so time_util converts
+      them like any other record. Duration and annotations are unchanged.
 
   Returns:
     A ConversionSummary.
@@ -241,6 +247,9 @@ def create_tf_record(features_dir, output_path, label_map_path,
     _check_writable_parent(label_map_path, '--label_map_path')
   if num_shards < 1:
     raise ValueError('--num_shards must be at least 1, got %d' % num_shards)
+  if resample_num_steps is not None and resample_num_steps < 1:
+    raise ValueError('--resample_num_steps must be at least 1, got %d' %
+                     resample_num_steps)
   if thumos_annotation_dir and fps is None:
     raise ValueError('--fps is required with --thumos_annotation_dir (the txt '
                      'files carry no frame rate)')
@@ -267,10 +276,9 @@ def create_tf_record(features_dir, output_path, label_map_path,
   num_skipped_before = 0
   clipped_videos, skipped_videos, skipped_before_videos = set(), set(), set()
   classes_written = set()
-  progress_every = max(1, len(videos) // 10)
-  start_time = time.time()
   try:
-    with tf_record_util.ShardedRecordWriter(output_path, num_shards) as writer:
+    with tf_record_util.ShardedRecordWriter(output_path, num_shards) as writer, \
+        progress_util.ProgressLine(len(videos)) as progress:
       for index, video in enumerate(videos):
         video_fps = video.fps if video.fps is not None else fps
         if video_fps is None:
@@ -313,16 +321,22 @@ def create_tf_record(features_dir, output_path, label_map_path,
         num_skipped += skipped
         num_instances += len(label_ids)
         classes_written.update(label_ids.tolist())
+        # The checks above compare the features as extracted with the
+        # annotations; only then is the time base changed.
+        video_stride, video_offset = stride_frames, offset_frames
+        if resample_num_steps:
+          features = {name: feature_util.resample_features(
+              values, resample_num_steps) for name, values in features.items()}
+          video_stride, video_offset = feature_util.resampled_time_base(
+              num_steps, resample_num_steps, stride_frames, offset_frames)
         example = tf_record_util.make_sequence_example(
             video.video_id, features, fps=video_fps,
-            stride_frames=stride_frames, offset_frames=offset_frames,
+            stride_frames=video_stride, offset_frames=video_offset,
             duration=duration, segments_seconds=segments, label_ids=label_ids,
             label_texts=label_texts,
             ambiguous_segments_seconds=getattr(video, 'ambiguous', None))
         writer.write(example.SerializeToString())
-        if (index + 1) % progress_every == 0 or index + 1 == len(videos):
-          logging.info('converted %d/%d videos (%.1f s)', index + 1,
-                       len(videos), time.time() - start_time)
+        progress.update(index + 1)
       output_paths = writer.final_paths
     if label_map_is_new:
       names = sorted(label_map_dict, key=label_map_dict.get)

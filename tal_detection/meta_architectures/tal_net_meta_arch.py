@@ -179,7 +179,10 @@ class TalNetMetaArch(model.DetectionModel):
     """Both stages' losses, weighted, keyed like the OD API."""
     num_steps = tf.cast(num_steps, tf.int32)
     gt_segments, gt_classes, gt_counts = self._groundtruth()
-    with tf.name_scope('Loss'):
+    # 'Loss/' re-enters the scope without claiming the name: TF uniquifies
+    # names ignoring case, so 'Loss' would push the Estimator's own 'loss'
+    # summary to 'loss_1'.
+    with tf.name_scope('Loss/'):
       first = self._proposal_stage.loss(
           prediction_dict['rpn_objectness_logits'],
           prediction_dict['rpn_box_encodings'], prediction_dict['anchors'],

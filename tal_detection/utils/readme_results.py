@@ -1,0 +1,132 @@
+"""The README's measured blocks, rendered from the files in results/.
+
+Every measured block of README.md sits between two markers,
+
+  <!-- results:NAME -->
+  ...generated text...
+  <!-- /results:NAME -->
+
+and its text is produced here from the results file that the measuring tool
+wrote (BLOCKS says which file and how). tools/render_readme.py rewrites the
+README; tests/test_readme_results.py fails when the README and results/
+disagree, so a number is never typed by hand.
+"""
+import json
+import os
+import re
+
+_MARKER = re.compile(
+    r'(<!-- results:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)',
+    re.S)
+
+
+def markdown_tables(text):
+  """The markdown tables of a text, each as a list of its lines."""
+  tables, current = [], []
+  for line in text.splitlines():
+    if line.startswith('|'):
+      current.append(line)
+    elif current:
+      tables.append(current)
+      current = []
+  if current:
+    tables.append(current)
+  return tables
+
+
+def _read(path):
+  with open(path, 'r', encoding='utf-8') as f:
+    return f.read()
+
+
+def _whole_file(results_dir, name):
+  return _read(os.path.join(results_dir, name)).rstrip('\n') + '\n'
+
+
+def _table(name, index):
+  """A renderer of one markdown table of a results text file."""
+  def render(results_dir):
+    tables = markdown_tables(_read(os.path.join(results_dir, name)))
+    if index >= len(tables):
+      raise ValueError('%s: has %d tables, the README wants table %d' % (
+          name, len(tables), index + 1))
+    return '\n'.join(tables[index]) + '\n'
+  return render
+
+
+def _evaluator_benchmark(results_dir):
+  """The evaluator benchmark's timings (tools/benchmark_evaluator.py json)."""
+  with open(os.path.join(results_dir, 'evaluator_benchmark.json')) as f:
+    result = json.load(f)
+  seconds = result['median_seconds']
+  return ('| measure (median of %d runs; %d videos, %d instances, %d '
+          'detections) | seconds |\n|---|---|\n'
+          '| mAP at 7 tIoU thresholds | %.3f |\n'
+          '| AR@AN | %.3f |\n'
+          '| both, including reading the two json files | %.2f |\n' % (
+              result['runs'], result['num_videos'], result['num_groundtruth'],
+              result['num_detections'], seconds['detection_map_7_thresholds'],
+              seconds['proposal_ar_at_an'], seconds['total_with_loading']))
+
+
+# Block name -> renderer(results_dir) -> text. The producing tool is named so
+# a reader of this table knows how to re-measure.
+BLOCKS = {
+    # bash tools/run_synthetic_demo.sh out/synthetic results/synthetic_demo.md
+    'synthetic_demo': lambda d: _whole_file(d, 'synthetic_demo.md'),
+    # python tools/benchmark_inference.py (results/inference_benchmark.txt)
+    'inference_benchmark': _table('inference_benchmark.txt', 0),
+    'inference_scaling': _table('inference_benchmark.txt', 1),
+    # python tools/benchmark_evaluator.py (results/evaluator_benchmark.json)
+    'evaluator_benchmark': _evaluator_benchmark,
+}
+
+
+def block_names(readme_text):
+  """Names of the marked blocks, in order of appearance."""
+  return [m.group('name') for m in _MARKER.finditer(readme_text)]
+
+
+def render(readme_text, results_dir):
+  """The README with every marked block regenerated.
+
+  Raises:
+    ValueError: for a marker naming no known block, or a missing results file.
+  """
+  def replace(match):
+    name = match.group('name')
+    if name not in BLOCKS:
+      raise ValueError('README: block %s has no renderer (known: %s)' % (
+          name, ', '.join(sorted(BLOCKS))))
+    try:
+      body = BLOCKS[name](results_dir)
+    except OSError as e:
+      raise ValueError('results for block %s: %s' % (name, e)) from None
+    return match.group(1) + body + match.group(4)
+  return _MARKER.sub(replace, readme_text)
+
+
+def stale_blocks(readme_text, results_dir):
+  """Names of the blocks whose README text differs from the results."""
+  current = {m.group('name'): m.group('body')
+             for m in _MARKER.finditer(readme_text)}
+  rendered = {m.group('name'): m.group('body')
+              for m in _MARKER.finditer(render(readme_text, results_dir))}
+  return [name for name in current if current[name] != rendered[name]]
+
+
+def demo_results_markdown(summary_text, wall_seconds, num_steps, machine):
+  """results/synthetic_demo.md: what the demo measured, ready for the README.
+
+  Args:
+    summary_text: tools/summarize_results.py's output (the tables).
+    wall_seconds: the demo's wall time after the install.
+    num_steps: training steps.
+    machine: machine_info.describe_machine() dict.
+  """
+  return (
+      'On %s (%d cores, TensorFlow %s), `bash tools/run_synthetic_demo.sh` '
+      '(%d training steps) took %d s after the install and ended with:\n\n'
+      '```\n%s\n```\n' % (machine['cpu'], machine['cpu_count'],
+                          machine['tensorflow'], num_steps, wall_seconds,
+                          summary_text.strip('\n')))
