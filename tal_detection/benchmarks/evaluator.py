@@ -14,6 +14,7 @@ from tal_detection.benchmarks import timing
 from tal_detection.metrics import activitynet_io
 from tal_detection.metrics import detection_evaluation
 from tal_detection.metrics import proposal_evaluation
+from tal_detection.metrics import thumos14_kit_evaluation
 from tal_detection.utils import io_util
 
 
@@ -111,7 +112,14 @@ def run(groundtruth_path, subset, num_detections, copies_per_instance, runs,
         proposal_evaluation.DEFAULT_AN_VALUES,
         proposal_evaluation.THUMOS_PROPOSAL_TIOU_THRESHOLDS)
 
+  def kit_detection():
+    return thumos14_kit_evaluation.compute_average_precision_kit(
+        gt.video_ids, gt.segments, gt.labels, det.video_ids, det.segments,
+        det.scores, det.labels, len(gt.class_names),
+        detection_evaluation.THUMOS_TIOU_THRESHOLDS)
+
   detection_time, detection_result = timing.median_time(detection, runs)
+  kit_time, kit_result = timing.median_time(kit_detection, runs)
   proposal_time, (recall_at_an, _) = timing.median_time(proposals, runs)
   return {
       'machine': timing.describe_machine(),
@@ -124,6 +132,7 @@ def run(groundtruth_path, subset, num_detections, copies_per_instance, runs,
       'median_seconds': {
           'load_json': load_time,
           'detection_map_7_thresholds': detection_time,
+          'thumos14_kit_map_7_thresholds': kit_time,
           'proposal_ar_at_an': proposal_time,
           'core_total': detection_time + proposal_time,
           'total_with_loading': load_time + detection_time + proposal_time,
@@ -132,5 +141,8 @@ def run(groundtruth_path, subset, num_detections, copies_per_instance, runs,
           detection_result.tiou_thresholds,
           detection_result.mean_average_precision)},
       'average_mAP': detection_result.average_mean_average_precision,
+      # The same detections under the THUMOS'14 challenge kit's protocol.
+      'thumos14_kit_mAP': {'%g' % t: float(m) for t, m in zip(
+          kit_result.tiou_thresholds, kit_result.mean_average_precision)},
       'AR': {'%g' % an: ar for an, ar in recall_at_an.items()},
   }

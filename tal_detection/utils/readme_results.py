@@ -69,6 +69,27 @@ def _evaluator_benchmark(results_dir):
               seconds['proposal_ar_at_an'], seconds['total_with_loading']))
 
 
+def _protocol_comparison(results_dir):
+  """mAP of the benchmark's detections under both protocols (same json)."""
+  with open(os.path.join(results_dir, 'evaluator_benchmark.json')) as f:
+    result = json.load(f)
+  thresholds = list(result['mAP'])
+  lines = ['| protocol | %s |' % ' | '.join(thresholds),
+           '|---|%s' % '---|' * len(thresholds)]
+  for name, key in (('ActivityNet', 'mAP'), ("THUMOS'14 kit",
+                                             'thumos14_kit_mAP')):
+    lines.append('| %s | %s |' % (name, ' | '.join(
+        '%.2f' % (100.0 * result[key][t]) for t in thresholds)))
+  seconds = result['median_seconds']
+  lines.append('')
+  lines.append('Median seconds for the %d detections at %d thresholds: '
+               'ActivityNet %.3f, THUMOS\'14 kit %.3f.' % (
+                   result['num_detections'], len(thresholds),
+                   seconds['detection_map_7_thresholds'],
+                   seconds['thumos14_kit_map_7_thresholds']))
+  return '\n'.join(lines) + '\n'
+
+
 # Block name -> renderer(results_dir) -> text. The producing tool is named so
 # a reader of this table knows how to re-measure.
 BLOCKS = {
@@ -79,6 +100,12 @@ BLOCKS = {
     'inference_scaling': _table('inference_benchmark.txt', 1),
     # python tools/benchmark_evaluator.py (results/evaluator_benchmark.json)
     'evaluator_benchmark': _evaluator_benchmark,
+    'protocol_comparison': _protocol_comparison,
+    # python tools/run_ablations.py --stream=both (results/ablation_results.md)
+    'ablation_table1': _table('ablation_results.md', 0),
+    'ablation_table2': _table('ablation_results.md', 1),
+    'ablation_table3': _table('ablation_results.md', 2),
+    'ablation_table4': _table('ablation_results.md', 3),
 }
 
 
