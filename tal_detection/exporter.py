@@ -39,6 +39,7 @@ from tal_detection.builders import model_builder
 from tal_detection.core import standard_fields as fields
 from tal_detection.data_decoders import tf_sequence_example_decoder
 from tal_detection.utils import config_util
+from tal_detection.utils import error_util
 
 INPUT_TYPES = ('features', 'tf_example')
 TIME_BASE_FILE = 'time_base.json'
@@ -231,7 +232,7 @@ def check_checkpoint_matches(checkpoint_prefix, variables_by_name):
   try:
     stored = dict(tf.train.list_variables(checkpoint_prefix))
   except (tf.errors.OpError, ValueError) as e:
-    message = (getattr(e, 'message', None) or str(e)).splitlines()[0]
+    message = error_util.op_error_summary(e)
     raise ValueError('checkpoint %s: unreadable or truncated: %s' %
                      (checkpoint_prefix, message)) from None
   for name in sorted(variables_by_name):
@@ -298,7 +299,7 @@ def export_inference_graph(input_type, pipeline_config, trained_checkpoint_prefi
         saver.restore(sess, trained_checkpoint_prefix)
       except tf.errors.OpError as e:
         raise ValueError('checkpoint %s: cannot be restored: %s' % (
-            trained_checkpoint_prefix, e.message.splitlines()[0])) from None
+            trained_checkpoint_prefix, error_util.op_error_summary(e))) from None
       builder = tf.compat.v1.saved_model.Builder(os.path.join(staging, 'model'))
       signature = tf.compat.v1.saved_model.predict_signature_def(
           inputs=placeholders, outputs=outputs)

@@ -30,6 +30,7 @@ from tal_detection.data_decoders import tf_sequence_example_decoder
 from tal_detection.utils import config_util
 from tal_detection.utils import label_map_util
 from tal_detection.utils import time_util
+from tal_detection.utils import error_util
 
 _INPUT = standard_fields.InputDataFields
 
@@ -111,10 +112,10 @@ def _label_ranges(path, decoder):
           return
         except tf.errors.DataLossError as e:
           raise ValueError('record file %s is corrupt or truncated: %s' % (
-              path, e.message.splitlines()[0])) from None
+              path, error_util.op_error_summary(e))) from None
         except tf.errors.InvalidArgumentError as e:
           raise ValueError('record file %s: %s' % (
-              path, e.message.splitlines()[0])) from None
+              path, error_util.op_error_summary(e))) from None
         for video_id, low, high in zip(video_ids, lows, highs):
           yield video_id.decode('utf-8', 'replace'), int(low), int(high)
 

@@ -7,6 +7,7 @@ transform (parallel map) -> padded batch -> prefetch.
 import tensorflow as tf
 
 from tal_detection.protos import input_reader_pb2
+from tal_detection.utils import error_util
 
 
 def get_input_files(input_reader_config):
@@ -52,7 +53,7 @@ def read_first_record(path):
       except tf.errors.OutOfRangeError:
         return None
       except tf.errors.OpError as e:
-        first_line = (e.message or type(e).__name__).splitlines()[0]
+        first_line = error_util.op_error_summary(e)
         raise ValueError('record file %s is unreadable, corrupt or not a '
                          'TFRecord file: %s' % (path, first_line)) from e
 

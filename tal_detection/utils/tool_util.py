@@ -28,6 +28,8 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '1')
 from absl import app
 from absl import flags
 
+from tal_detection.utils import error_util
+
 # TensorFlow errors caused by the data or files a user gave (by class name, so
 # this module need not import TensorFlow before the tool does).
 _USER_TF_ERRORS = ('DataLossError', 'NotFoundError', 'InvalidArgumentError',
@@ -55,6 +57,9 @@ def is_user_error(error):
 
 def error_message(error):
   """The one-line text of an error (TensorFlow's own message, first line)."""
+  tf = sys.modules.get('tensorflow')
+  if tf is not None and isinstance(error, tf.errors.OpError):
+    return error_util.op_error_summary(error)
   text = getattr(error, 'message', None) or str(error)
   if isinstance(error, OSError) and error.filename and error.strerror:
     text = '%s: %s' % (error.filename, error.strerror)
