@@ -286,6 +286,23 @@ def _setup_cases(base):
              thumos_annotation_dir=util.THUMOS_TXT_DIR),
       ['--fps is required with --thumos_annotation_dir'])
 
+  root = new_case('resample_stride_without_window')
+  cases['resample_stride_without_window'] = (
+      _flags(root, resample_stride_frames='48'),
+      ['--resample_stride_frames and --resample_window_frames go together'])
+
+  root = new_case('resample_both_modes')
+  cases['resample_both_modes'] = (
+      _flags(root, resample_stride_frames='48', resample_window_frames='48',
+             resample_num_steps='16'),
+      ['--resample_num_steps and --resample_stride_frames/'
+       '--resample_window_frames exclude each other'])
+
+  root = new_case('resample_negative_window')
+  cases['resample_negative_window'] = (
+      _flags(root, resample_stride_frames='48', resample_window_frames='-1'),
+      ['must be positive, got 48 and -1'])
+
   root = new_case('ok_with_clipping')
   cases['ok_with_clipping'] = (_flags(root, subset='Validation'), None)
   return cases
@@ -313,7 +330,8 @@ def tool_runs(tmp_path_factory):
 @pytest.mark.parametrize('case', [
     'missing_feature', 'unreadable_feature', 'wrong_shape', 'nan_feature',
     'end_before_start', 'label_not_in_map', 'too_short', 'no_annotations',
-    'thumos_without_fps'])
+    'thumos_without_fps', 'resample_stride_without_window',
+    'resample_both_modes', 'resample_negative_window'])
 def test_bad_input_gives_one_line_and_no_output(tool_runs, case):
   returncode, stdout, stderr, fragments, root = tool_runs[case]
   assert returncode == 1, stderr
@@ -429,17 +447,22 @@ def test_resampled_time_base_puts_every_step_at_its_window_centre():
         centres - window / 2, rtol=0, atol=1e-9)
 
 
-def test_converter_resamples_records_to_a_fixed_length(tmp_path):
-  from tal_detection.dataset_tools import feature_util
-  from tal_detection.utils import time_util
+def _convert_resampled(tmp_path, **resample):
+  """Converts the json dataset with resampling flags: (decoded, features)."""
   json_path, features_dir, all_features = util.make_json_dataset(
       str(tmp_path / 'in'), layout='concat', dtype=np.float32)
   output_path = str(tmp_path / 'out' / 'all.tfrecord')
   create_tal_tf_record_lib.create_tf_record(
       features_dir, output_path, str(tmp_path / 'out' / 'label_map.pbtxt'),
-      annotations_json=json_path, feature_layout='concat',
-      resample_num_steps=16, **COMMON)
-  decoded = util.decode_records(output_path)
+      annotations_json=json_path, feature_layout='concat', **resample,
+      **COMMON)
+  return util.decode_records(output_path), all_features
+
+
+def test_converter_resamples_records_to_a_fixed_length(tmp_path):
+  from tal_detection.dataset_tools import feature_util
+  from tal_detection.utils import time_util
+  decoded, all_features = _convert_resampled(tmp_path, resample_num_steps=16)
   assert sorted(decoded) == sorted(util.DATABASE)
   for video_id, record in decoded.items():
     old_steps = all_features[video_id]['rgb'].shape[0]
@@ -460,6 +483,95 @@ def test_converter_resamples_records_to_a_fixed_length(tmp_path):
         float(old_steps), fps, util.STRIDE_FRAMES, util.WINDOW_FRAMES / 2)
     assert time_util.seconds_to_steps(
         end, fps, stride, offset) == pytest.approx(16.0, abs=1e-4)
+    np.testing.assert_allclose(
+        record[_INPUT.duration], util.DATABASE[video_id]['duration'],
+        rtol=1e-6)
+
+
+def test_resample_to_stride_averages_the_frames_of_each_window():
+  from tal_detection.dataset_tools import feature_util
+  signal = np.arange(6, dtype=np.float32)[:, None] * [1.0, -2.0]
+  # 6 features, stride 4, window 16: the span is frames [0, 36); feature i
+  # holds on frames [4 i + 6, 4 i + 10), the first from 0, the last to 36:
+  # edges 0, 10, 14, 18, 22, 26, 36.
+  # Windows of 12 every 12: [0, 12) = (10*0 + 2*1) / 12; [12, 24) = (2*1 +
+  # 4*2 + 4*3 + 2*4) / 12; [24, 36) = (2*4 + 10*5) / 12.
+  np.testing.assert_allclose(
+      feature_util.resample_to_stride(signal, 4, 16, 12, 12),
+      np.array([[2.0 / 12], [30.0 / 12], [58.0 / 12]]) * [1.0, -2.0],
+      atol=1e-6)
+  # Overlapping windows of 16 every 8: [0, 16), [8, 24), [16, 32); the span
+  # end 36 leaves no room for a fourth.
+  np.testing.assert_allclose(
+      feature_util.resample_to_stride(signal, 4, 16, 8, 16)[:, 0],
+      [(4 * 1 + 2 * 2) / 16.0, (4 * 1 + 4 * 2 + 4 * 3 + 2 * 4) / 16.0,
+       (2 * 2 + 4 * 3 + 4 * 4 + 6 * 5) / 16.0], atol=1e-6)
+  # A window longer than the whole span: one step, the mean over the span
+  # (2 features, span 20 frames, 10 each).
+  np.testing.assert_allclose(
+      feature_util.resample_to_stride(signal[:2], 4, 16, 48, 48),
+      [[0.5, -1.0]], atol=1e-6)
+  assert feature_util.resampled_num_steps(6, 4, 16, 12, 12) == 3
+  assert feature_util.resampled_num_steps(2, 4, 16, 48, 48) == 1
+  # 30 fps stride-4 features of 60 s to the paper's 0.625 features/s:
+  # (446 * 4 + 16) = 1800 frames hold 37 windows of 48.
+  assert feature_util.resampled_num_steps(447, 4, 16, 48, 48) == 37
+
+
+def test_resample_to_stride_equals_a_mean_over_frames():
+  """Independent check: expand to one value per frame, average windows."""
+  from tal_detection.dataset_tools import feature_util
+  features = np.random.RandomState(3).randn(50, 2)
+  stride, window, new_stride, new_window = 4, 16, 12, 20
+  span = 49 * stride + window
+  frames = np.arange(span) + 0.5
+  # The feature whose centre 4 i + 8 is nearest to each frame centre.
+  nearest = np.clip(np.round((frames - window / 2.0) / stride), 0, 49)
+  per_frame = features[nearest.astype(int)]
+  num_new = (span - new_window) // new_stride + 1
+  expected = np.stack([
+      per_frame[j * new_stride:j * new_stride + new_window].mean(axis=0)
+      for j in range(num_new)])
+  np.testing.assert_allclose(
+      feature_util.resample_to_stride(features, stride, window, new_stride,
+                                      new_window), expected, atol=1e-5)
+
+
+def test_converter_resamples_records_to_a_stride(tmp_path):
+  from tal_detection.dataset_tools import feature_util
+  from tal_detection.utils import time_util
+  decoded, all_features = _convert_resampled(
+      tmp_path, resample_stride_frames=48, resample_window_frames=40)
+  assert sorted(decoded) == sorted(util.DATABASE)
+  for video_id, record in decoded.items():
+    old_steps = all_features[video_id]['rgb'].shape[0]
+    new_steps = feature_util.resampled_num_steps(
+        old_steps, util.STRIDE_FRAMES, util.WINDOW_FRAMES, 48, 40)
+    assert record[_INPUT.num_steps] == new_steps
+    assert (new_steps - 1) * 48 + 40 <= (
+        (old_steps - 1) * util.STRIDE_FRAMES + util.WINDOW_FRAMES) < (
+            new_steps * 48 + 40)
+    for name in util.STREAM_NAMES:
+      np.testing.assert_allclose(
+          record[_INPUT.features_key(name)],
+          feature_util.resample_to_stride(
+              all_features[video_id][name], util.STRIDE_FRAMES,
+              util.WINDOW_FRAMES, 48, 40), rtol=1e-6)
+    assert record[_INPUT.stride_frames] == 48
+    assert record[_INPUT.offset_frames] == 20
+    # The seconds of every step: feature j is centred on its window
+    # [48 j, 48 j + 40) frames, and consecutive steps are 48 frames apart.
+    fps = float(record[_INPUT.fps])
+    j = np.arange(new_steps, dtype=np.float64)
+    np.testing.assert_allclose(
+        time_util.steps_to_seconds(j + 0.5, fps, 48.0, 20.0),
+        (48 * j + 20) / fps, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        time_util.seconds_to_steps((48 * j + 20) / fps, fps, 48.0, 20.0),
+        j + 0.5, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        time_util.steps_to_seconds(j, fps, 48.0, 20.0), (48 * j - 4) / fps,
+        rtol=0, atol=1e-9)
     np.testing.assert_allclose(
         record[_INPUT.duration], util.DATABASE[video_id]['duration'],
         rtol=1e-6)

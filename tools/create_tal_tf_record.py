@@ -23,6 +23,13 @@ ActionFormer do; configs/activitynet13_i3d_tal_net.config expects this):
     --annotations_json=data/activity_net.v1-3.min.json --subset=validation \
     --features_dir=data/anet_i3d --resample_num_steps=128 ...
 
+THUMOS'14 at the paper's 0.625 features/s from stride-4 features at 30 fps
+(new step j = the frame-weighted mean of the original features over frames
+[48 j, 48 j + 48)):
+
+  python tools/create_tal_tf_record.py ... --stride_frames=4 \
+    --window_frames=16 --resample_stride_frames=48 --resample_window_frames=48
+
 The label map is read if --label_map_path exists, else written from the classes
 of the annotations (all subsets). Segments reaching past the video end are
 clipped (and ones starting after it skipped) with a warning naming the video; a
@@ -75,6 +82,17 @@ flags.DEFINE_integer('resample_num_steps', None,
                      'means when downsampling, linear interpolation when '
                      'upsampling; the records\' stride/offset then describe '
                      'the new steps.')
+flags.DEFINE_float('resample_stride_frames', None,
+                   'With --resample_window_frames: resample every video\'s '
+                   'features to windows of that many frames every this many '
+                   'frames (frame-weighted means of the original features; '
+                   'e.g. 48 and 48 at 30 fps = the paper\'s 0.625 features/s '
+                   'from stride-4 features). The records then store these '
+                   'stride_frames and offset_frames = window / 2. Not with '
+                   '--resample_num_steps.')
+flags.DEFINE_float('resample_window_frames', None,
+                   'Frames covered by one resampled feature (with '
+                   '--resample_stride_frames).')
 
 
 def main(unused_argv):
@@ -91,7 +109,9 @@ def main(unused_argv):
       feature_layout=FLAGS.feature_layout, stream_names=FLAGS.stream_names,
       stream_dims=stream_dims, stride_frames=FLAGS.stride_frames,
       window_frames=FLAGS.window_frames, num_shards=FLAGS.num_shards,
-      resample_num_steps=FLAGS.resample_num_steps)
+      resample_num_steps=FLAGS.resample_num_steps,
+      resample_stride_frames=FLAGS.resample_stride_frames,
+      resample_window_frames=FLAGS.resample_window_frames)
   print(summary.summary_line())
 
 

@@ -181,7 +181,8 @@ def create_tf_record(features_dir, output_path, label_map_path,
                      feature_layout=feature_util.CONCAT,
                      stream_names=('rgb', 'flow'), stream_dims=(1024, 1024),
                      stride_frames=4, window_frames=16, num_shards=1,
-                     resample_num_steps=None):
+                     resample_num_steps=None, resample_stride_frames=None,
+                     resample_window_frames=None):
   """Converts one annotation source + feature folder into sharded TFRecords.
 
   Args:
@@ -207,6 +208,13 @@ def create_tf_record(features_dir, output_path, label_map_path,
       practice) and its record's stride_frames / offset_frames describe the
       new steps (feature_util.resampled_time_base), so time_util converts
       them like any other record. Duration and annotations are unchanged.
+    resample_stride_frames, resample_window_frames: if set (both, and not
+      with resample_num_steps), every video's features are resampled to new
+      windows of resample_window_frames frames every resample_stride_frames
+      (feature_util.resample_to_stride: frame-weighted means, e.g. the
+      paper's 0.625 features/s from stride-4 features), and the records
+      store stride_frames = resample_stride_frames, offset_frames =
+      resample_window_frames / 2.
 
   Returns:
     A ConversionSummary.
@@ -250,6 +258,17 @@ def create_tf_record(features_dir, output_path, label_map_path,
   if resample_num_steps is not None and resample_num_steps < 1:
     raise ValueError('--resample_num_steps must be at least 1, got %d' %
                      resample_num_steps)
+  if (resample_stride_frames is None) != (resample_window_frames is None):
+    raise ValueError('--resample_stride_frames and --resample_window_frames '
+                     'go together; give both or neither')
+  if resample_stride_frames is not None:
+    if resample_num_steps is not None:
+      raise ValueError('--resample_num_steps and --resample_stride_frames/'
+                       '--resample_window_frames exclude each other; give one')
+    if resample_stride_frames <= 0 or resample_window_frames <= 0:
+      raise ValueError('--resample_stride_frames and --resample_window_frames '
+                       'must be positive, got %g and %g' % (
+                           resample_stride_frames, resample_window_frames))
   if thumos_annotation_dir and fps is None:
     raise ValueError('--fps is required with --thumos_annotation_dir (the txt '
                      'files carry no frame rate)')
@@ -329,6 +348,12 @@ def create_tf_record(features_dir, output_path, label_map_path,
               values, resample_num_steps) for name, values in features.items()}
           video_stride, video_offset = feature_util.resampled_time_base(
               num_steps, resample_num_steps, stride_frames, offset_frames)
+        elif resample_stride_frames is not None:
+          features = {name: feature_util.resample_to_stride(
+              values, stride_frames, window_frames, resample_stride_frames,
+              resample_window_frames) for name, values in features.items()}
+          video_stride = resample_stride_frames
+          video_offset = resample_window_frames / 2.0
         example = tf_record_util.make_sequence_example(
             video.video_id, features, fps=video_fps,
             stride_frames=video_stride, offset_frames=video_offset,

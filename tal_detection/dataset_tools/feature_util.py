@@ -153,12 +153,9 @@ def resample_features(features, num_steps):
   old_steps = features.shape[0]
   ratio = old_steps / float(num_steps)
   if old_steps >= num_steps:
-    starts = np.arange(num_steps, dtype=np.float64)[:, None] * ratio
-    ends = starts + ratio
-    index = np.arange(old_steps, dtype=np.float64)[None, :]
-    overlap = np.clip(np.minimum(ends, index + 1.0) -
-                      np.maximum(starts, index), 0.0, None)
-    resampled = overlap.dot(features) / ratio
+    starts = np.arange(num_steps, dtype=np.float64) * ratio
+    resampled = _window_means(features, np.arange(old_steps + 1.0), starts,
+                              starts + ratio)
   else:
     centres = (np.arange(num_steps, dtype=np.float64) + 0.5) * ratio
     position = np.clip(centres - 0.5, 0.0, old_steps - 1.0)
@@ -167,6 +164,77 @@ def resample_features(features, num_steps):
     weight = (position - lower)[:, None]
     resampled = features[lower] * (1.0 - weight) + features[upper] * weight
   return resampled.astype(np.float32)
+
+
+def _window_means(features, edges, starts, ends):
+  """Overlap-weighted means of piecewise-constant features over windows.
+
+  Row i of features holds on [edges[i], edges[i + 1]); window j is
+  [starts[j], ends[j]). Row j of the result averages the rows over the part of
+  the window they cover, each weighted by its overlap length, so a window
+  reaching past the covered span is the mean of what it does cover. Both
+  resampling modes use this, so they agree on what a window mean is.
+  """
+  overlap = np.clip(
+      np.minimum(ends[:, None], edges[None, 1:]) -
+      np.maximum(starts[:, None], edges[None, :-1]), 0.0, None)
+  return overlap.dot(features) / overlap.sum(axis=1, keepdims=True)
+
+
+def covered_frames(num_steps, stride_frames, window_frames):
+  """Frames [0, end) the windows of num_steps features read: the span end."""
+  return (num_steps - 1) * stride_frames + window_frames
+
+
+def resample_to_stride(features, stride_frames, window_frames,
+                       new_stride_frames, new_window_frames):
+  """Resamples [T, D] features to new windows of frames at a new stride.
+
+  The original feature i (window_frames frames every stride_frames, centred
+  at frame i * stride_frames + window_frames / 2) read frames of the span
+  [0, covered_frames(T, ...)). Each frame of that span is given the feature
+  whose centre is nearest: feature i holds on its step interval (time_util:
+  frames [(i - 1/2) s + w/2, (i + 1/2) s + w/2)), the first and last
+  intervals extended to the span's ends so no frame is left out. New feature
+  j covers frames [j S, j S + W) (S = new_stride_frames, W =
+  new_window_frames) and is the mean over those frames, i.e. the original
+  features weighted by the frames of the window each holds. T_new is the
+  number of whole new windows inside the span, floor((span - W) / S) + 1 (the
+  same count as expected_num_steps), at least 1; a single window longer than
+  the span averages what the span covers.
+
+  When S is smaller than the original stride the means repeat features
+  (nearest neighbour); the converter allows it, as it is exact, not smooth.
+
+  Returns:
+    float32 [T_new, D]. The new features are centred at j S + W / 2: the
+    record's stride_frames = S, offset_frames = W / 2.
+  """
+  features = np.asarray(features, dtype=np.float64)
+  if new_stride_frames <= 0 or new_window_frames <= 0:
+    raise ValueError('cannot resample to stride %g and window %g frames' %
+                     (new_stride_frames, new_window_frames))
+  old_steps = features.shape[0]
+  span = covered_frames(old_steps, stride_frames, window_frames)
+  # The interior edges are the midpoints between consecutive centres.
+  edges = (np.arange(old_steps + 1, dtype=np.float64) - 0.5) * stride_frames
+  edges += window_frames / 2.0
+  edges[0], edges[-1] = 0.0, span
+  new_steps = resampled_num_steps(old_steps, stride_frames, window_frames,
+                                  new_stride_frames, new_window_frames)
+  starts = np.arange(new_steps, dtype=np.float64) * new_stride_frames
+  return _window_means(features, edges, starts,
+                       starts + new_window_frames).astype(np.float32)
+
+
+def resampled_num_steps(old_num_steps, stride_frames, window_frames,
+                        new_stride_frames, new_window_frames):
+  """T_new of resample_to_stride: whole new windows in the covered span."""
+  # A window sliding over the span is exactly what expected_num_steps counts
+  # (with the span given in frames at 1 frame per second).
+  return expected_num_steps(
+      covered_frames(old_num_steps, stride_frames, window_frames), 1.0,
+      new_stride_frames, new_window_frames)
 
 
 def resampled_time_base(old_num_steps, num_steps, stride_frames,
