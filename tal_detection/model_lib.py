@@ -25,6 +25,8 @@ from tal_detection.metrics import eval_images
 from tal_detection.metrics import temporal_detection_evaluator
 from tal_detection.utils import config_util
 from tal_detection.utils import label_map_util
+from tal_detection.utils import model_dir_util
+from tal_detection.utils import progress_util
 from tal_detection.utils import time_util
 
 def _num_classes(model_config):
@@ -180,7 +182,9 @@ def create_model_fn(detection_model_fn, configs, label_map_path=None):
   if label_map_path is None:
     label_map_path = configs['eval_input_config'].label_map_path
 
-  def model_fn(features, labels, mode, params=None):
+  def model_fn(features, labels, mode, params=None, config=None):
+    # config: the Estimator's RunConfig (None when called directly, e.g. by
+    # the exporter or benchmarks: no events hooks then).
     del params
     is_training = mode == tf.estimator.ModeKeys.TRAIN
     detection_model = detection_model_fn(is_training=is_training)
@@ -215,13 +219,18 @@ def create_model_fn(detection_model_fn, configs, label_map_path=None):
         tf.compat.v1.summary.scalar(name, value)
       for var in summary_vars:
         tf.compat.v1.summary.scalar('LearningRate', var)
-      log_tensors = {'step': global_step}
-      log_tensors.update({name.split('/', 1)[-1]: value
-                          for name, value in losses.items()})
-      hooks = [tf.compat.v1.train.LoggingTensorHook(
-          log_tensors, every_n_iter=max(1, train_config.log_every_n_steps))]
+      # One line per log_every_n_steps: step, loss, steps/s, ETA.
+      hooks = [progress_util.ProgressHook(
+          train_config.num_steps or None, train_config.log_every_n_steps,
+          loss=total_loss)]
+      scaffold = tf.compat.v1.train.Scaffold()
+      # The graph in the events files once per model_dir, not four times per
+      # (re)start (model_dir_util.training_chief_hooks).
+      chief_hooks = (model_dir_util.training_chief_hooks(config, scaffold)
+                     if config is not None else [])
       return tf.estimator.EstimatorSpec(
-          mode, loss=total_loss, train_op=train_op, training_hooks=hooks)
+          mode, loss=total_loss, train_op=train_op, training_hooks=hooks,
+          training_chief_hooks=chief_hooks, scaffold=scaffold)
 
     # EVAL
     eval_metric_ops = {name: tf.compat.v1.metrics.mean(value)
@@ -236,7 +245,9 @@ def create_model_fn(detection_model_fn, configs, label_map_path=None):
           saver=moving_average_saver(train_config))
     return tf.estimator.EstimatorSpec(
         mode, loss=total_loss, eval_metric_ops=eval_metric_ops,
-        scaffold=scaffold)
+        scaffold=scaffold,
+        evaluation_hooks=(model_dir_util.evaluation_hooks(config)
+                          if config is not None else None))
 
   return model_fn
 
@@ -266,6 +277,8 @@ def eval_dict_from(features, labels, detections):
   return {
       **ambiguous,
       data.video_id: features[data.video_id],
+      # Lets the eval timelines span the whole video.
+      data.duration: features[data.duration],
       data.groundtruth_segments_seconds:
           labels[data.groundtruth_segments_seconds],
       data.groundtruth_classes: labels[data.groundtruth_classes],
@@ -408,6 +421,11 @@ def create_estimator_and_inputs(model_dir,
   model_fn = create_model_fn(detection_model_fn, configs)
   estimator = tf.estimator.Estimator(model_fn=model_fn, config=run_config)
   if run_config.is_chief:
+    if not eval_only:
+      # Only the chief saves checkpoints, and it has not started: temporaries
+      # in model_dir are leftovers of a killed save. (An evaluator must not
+      # look: a trainer may be saving into the folder it reads.)
+      model_dir_util.remove_stale_checkpoint_temporaries(model_dir)
     config_util.save_pipeline_config(pipeline, model_dir)
   return {
       'estimator': estimator,

@@ -5,11 +5,14 @@ videos), the config override that shrinks configs/synthetic_tal_net.config to a
 tiny model, and running the command-line tools in subprocesses.
 """
 import glob
+import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import tensorflow as tf
 
@@ -157,3 +160,109 @@ def free_ports(count):
   finally:
     for sock in sockets:
       sock.close()
+
+
+# What TF's saver leaves in a model_dir when killed mid-save: the sharded
+# save's folder model.ckpt-N_temp/, and the atomic-write temporaries of the
+# meta graph and of the checkpoint state file (<name>.tmp<32 hex>).
+SAVER_TEMPORARY_RE = re.compile(
+    r'^(model\.ckpt-\d+_temp|'
+    r'(model\.ckpt-\d+\.meta|checkpoint)\.tmp[0-9a-f]{32})$')
+
+
+def saver_temporaries(model_dir):
+  """Names in model_dir that are checkpoint-save temporaries."""
+  if not os.path.isdir(model_dir):
+    return []
+  return sorted(name for name in os.listdir(model_dir)
+                if SAVER_TEMPORARY_RE.match(name))
+
+
+def events_files(logdir):
+  """The events files directly in logdir, oldest first."""
+  return sorted(glob.glob(os.path.join(logdir, 'events.out.tfevents.*')),
+                key=os.path.getmtime)
+
+
+def event_records(path):
+  """[(kind, event)] of an events file; kind is the Event's `what` field."""
+  return [(event.WhichOneof('what'), event)
+          for event in tf.compat.v1.train.summary_iterator(path)]
+
+
+def logged_train_steps(text):
+  """Global steps a training log printed, in order.
+
+  The Estimator's own `loss = ..., step = N` lines (model_main --verbose; N is
+  the global step at the start of that step).
+  """
+  return [int(s) for s in re.findall(r'\bstep = (\d+)', text)]
+
+
+def read_log(path):
+  with open(path) as f:
+    return f.read()
+
+
+def wait_until(condition, what, process=None, log_path=None,
+               timeout=TOOL_TIMEOUT_SECS, interval=0.2):
+  """Polls condition() until true; fails if process exits or time runs out."""
+  deadline = time.monotonic() + timeout
+  while not condition():
+    if process is not None and process.poll() is not None:
+      raise AssertionError('process exited (%s) before %s:\n%s' % (
+          process.returncode, what,
+          read_log(log_path)[-3000:] if log_path else ''))
+    if time.monotonic() > deadline:
+      raise AssertionError('timed out waiting for %s:\n%s' % (
+          what, read_log(log_path)[-3000:] if log_path else ''))
+    time.sleep(interval)
+
+
+def endless_training_override(save_checkpoints_steps):
+  """The tiny model trained 'forever' (until killed), logging every step."""
+  return tiny_config_override(
+      num_steps=100000, save_checkpoints_steps=save_checkpoints_steps,
+      log_every_n_steps=1, num_visualizations=0)
+
+
+def local_cluster():
+  """A TF_CONFIG cluster of one chief, one worker and one ps on localhost."""
+  chief_port, worker_port, ps_port = free_ports(3)
+  return {'chief': ['127.0.0.1:%d' % chief_port],
+          'worker': ['127.0.0.1:%d' % worker_port],
+          'ps': ['127.0.0.1:%d' % ps_port]}
+
+
+def start_cluster_task(cluster, task, flags, log_path):
+  """Starts model_main as task 0 of type `task` in cluster (see start_tool)."""
+  tf_config = json.dumps({'cluster': cluster,
+                          'task': {'type': task, 'index': 0}})
+  return start_tool('model_main.py', flags, log_path, tf_config=tf_config)
+
+
+def sigkill(process):
+  """SIGKILLs process (a crash: no cleanup runs) and reaps it."""
+  process.send_signal(signal.SIGKILL)
+  process.wait(timeout=60)
+  assert process.returncode == -signal.SIGKILL, process.returncode
+
+
+def end_processes(processes):
+  """Kills and reaps those of processes still running (test clean-up)."""
+  for process in processes:
+    if process.poll() is None:
+      process.kill()  # SIGKILL ends a stopped (SIGSTOP) process too
+      process.wait()
+
+
+def train_to(flags, num_steps):
+  """Runs model_main with flags to --num_train_steps; its stdout + stderr."""
+  result = run_tool('model_main.py', *flags, '--num_train_steps=%d' % num_steps)
+  assert result.returncode == 0, describe(result)
+  return result.stdout + result.stderr
+
+
+def restored_checkpoints(text):
+  """Checkpoints a (--verbose) log says it restored, in order."""
+  return re.findall(r'Restoring parameters from (\S+)', text)
