@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from tal_detection import inputs
 from tal_detection.builders import model_builder
+from tal_detection.dataset_tools import anchor_coverage
 from tal_detection.builders import optimizer_builder
 from tal_detection.core import standard_fields as fields
 from tal_detection.metrics import eval_images
@@ -413,6 +414,11 @@ def create_estimator_and_inputs(model_dir,
       label_map_path=label_map_path)
   configs = config_util.create_configs_from_pipeline_proto(pipeline)
   check_inputs(pipeline, model_dir, eval_only=eval_only)
+  if not eval_only:
+    # Anchors that cannot reach the training instances cap recall; say so
+    # before hours of training (one line; a warning below 80% at tIoU 0.5).
+    verdict, warn = anchor_coverage.coverage_verdict(pipeline)
+    (logging.warning if warn else logging.info)('%s', verdict)
   # 0 trains forever (Estimator max_steps None).
   train_steps = configs['train_config'].num_steps or None
   run_config = create_run_config(model_dir, configs['train_config'])

@@ -87,8 +87,10 @@ def test_train_writes_checkpoints_pipeline_config_and_metrics(trained_model,
   # A model whose proposals do not cover any ground truth scores AR 0; ours,
   # 300 proposals on videos of tens of steps, covers some after 6 steps.
   assert metrics['ProposalMetrics/AR@100'] > 0.0
-  # The per-step training log names the losses.
-  assert re.search(r'SPNLoss/objectness_loss = [0-9.]+', trained_model.output)
+  # One progress line per log_every_n_steps: step, loss, speed, ETA.
+  assert re.search(r'step \d+/%d\s+loss [0-9.]+\s+[0-9.]+ steps/s\s+ETA' %
+                   trained_model.num_steps, trained_model.output), (
+                       trained_model.output[-2000:])
 
 
 @pytest.mark.slow
@@ -102,8 +104,8 @@ def test_eval_event_files_hold_scalar_metrics_and_images(trained_model):
     np.testing.assert_allclose(value.simple_value, metrics[key], rtol=1e-6)
   images = {tag: value for (step, tag), value in summaries.items()
             if step == steps and tag.startswith('Eval/images/')}
-  # num_visualizations: 2 timelines plus the AR-AN curve.
-  assert len(images) == 3, sorted(images)
+  # num_visualizations: 2 timelines plus the AR-AN and PR curves.
+  assert len(images) == 4, sorted(images)
   for value in images.values():
     assert value.WhichOneof('value') == 'image'
     assert value.image.encoded_image_string.startswith(_PNG_MAGIC)
@@ -142,7 +144,9 @@ def test_training_killed_then_restarted_resumes_from_last_checkpoint(
   override = util.tiny_config_override(
       num_steps=100000, save_checkpoints_steps=2, log_every_n_steps=1,
       num_visualizations=0)
-  flags = util.model_main_flags(tiny_dataset, model_dir, override)
+  # --verbose: these checks read TensorFlow's own INFO lines.
+  flags = util.model_main_flags(tiny_dataset, model_dir, override,
+                                '--verbose')
   first = util.start_tool('model_main.py', flags, str(tmp_path / 'first.log'))
   try:
     deadline = time.monotonic() + util.TOOL_TIMEOUT_SECS
@@ -185,7 +189,9 @@ def test_distributed_training_chief_worker_ps(tiny_dataset, tmp_path):
   model_dir = str(tmp_path / 'model')
   override = util.tiny_config_override(
       num_steps=num_steps, save_checkpoints_steps=4, num_visualizations=0)
-  flags = util.model_main_flags(tiny_dataset, model_dir, override)
+  # --verbose: these checks read TensorFlow's own INFO lines.
+  flags = util.model_main_flags(tiny_dataset, model_dir, override,
+                                '--verbose')
   chief_port, worker_port, ps_port = util.free_ports(3)
   cluster = {'chief': ['127.0.0.1:%d' % chief_port],
              'worker': ['127.0.0.1:%d' % worker_port],
