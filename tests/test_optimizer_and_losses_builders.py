@@ -212,6 +212,12 @@ def test_losses_builder_errors(text, match):
 # --- post_processing_builder ---------------------------------------------------
 
 
+# The options beyond the paper's hard NMS, at their defaults (all off).
+_PAPER_NMS_OPTIONS = dict(method='HARD', soft_nms_sigma=pytest.approx(0.5),
+                          pre_nms_top_k=0, min_score=0.0, class_agnostic=False,
+                          voting_iou_threshold=0.0)
+
+
 def test_post_processing_builder_from_text():
   config = _parse("""
     batch_non_max_suppression {
@@ -222,7 +228,8 @@ def test_post_processing_builder_from_text():
   nms_fn, score_fn = post_processing_builder.build(config)
   assert nms_fn.keywords == dict(score_thresh=pytest.approx(0.3),
                                  iou_thresh=pytest.approx(0.4),
-                                 max_size_per_class=1, max_total_size=3)
+                                 max_size_per_class=1, max_total_size=3,
+                                 **_PAPER_NMS_OPTIONS)
   np.testing.assert_allclose(score_fn(tf.constant([[2.0, -4.0]])).numpy(),
                              1.0 / (1.0 + np.exp([[-1.0, 2.0]])), rtol=1e-6)
   segments = np.array([[[[0, 4]], [[1, 4]], [[10, 12]]]], np.float32)
@@ -239,7 +246,8 @@ def test_post_processing_builder_defaults():
   nms_fn, score_fn = post_processing_builder.build(
       post_processing_pb2.PostProcessing())
   assert nms_fn.keywords == dict(score_thresh=0.0, iou_thresh=pytest.approx(0.7),
-                                 max_size_per_class=100, max_total_size=200)
+                                 max_size_per_class=100, max_total_size=200,
+                                 **_PAPER_NMS_OPTIONS)
   logits = np.array([[1.0, 2.0, 3.0]], np.float32)
   np.testing.assert_allclose(score_fn(logits).numpy(),
                              np.exp(logits) / np.exp(logits).sum(), rtol=1e-6)
