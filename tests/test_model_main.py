@@ -225,9 +225,12 @@ def test_distributed_training_chief_worker_ps(tiny_dataset, tmp_path):
   assert re.search(r'\bstep = \d+', outputs['chief'])
   assert os.path.exists(os.path.join(model_dir, 'pipeline.config'))
   final_step = util.checkpoint_step(model_dir)
-  # Asynchronous replicas: the chief and the worker may both start a step at
-  # num_steps - 1, so the shared global step can pass num_steps by one.
-  assert num_steps <= final_step <= num_steps + 1
+  # Asynchronous replicas: each decides to stop from the global step it read
+  # before its own step (StopAtStepHook), which the other replica may have
+  # moved on meanwhile, so with two replicas the shared step can pass
+  # num_steps by up to two (seen once in CI: 10 for 8). The final checkpoint
+  # is still the newest one (checked by checkpoint_step's suffix test).
+  assert num_steps <= final_step <= num_steps + 2
 
 
 def test_config_with_unknown_field_fails_with_one_line(tmp_path):
