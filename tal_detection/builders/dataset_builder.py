@@ -123,12 +123,14 @@ def build(input_reader_config, batch_size=None, transform_input_data_fn=None,
     filenames = filenames.shuffle(
         max(1, config.filenames_shuffle_buffer_size),
         reshuffle_each_iteration=True)
+  # Deterministic element order even when shuffling: the shuffles are seeded
+  # (train_config.random_seed), and a run must be repeatable to be trusted.
   cycle_length = max(1, min(config.num_readers, len(files)))
   if cycle_length > 1:
     records = filenames.interleave(
         tf.data.TFRecordDataset, cycle_length=cycle_length,
         block_length=max(1, config.read_block_length),
-        num_parallel_calls=cycle_length, deterministic=not config.shuffle)
+        num_parallel_calls=cycle_length, deterministic=True)
   else:
     records = filenames.interleave(
         tf.data.TFRecordDataset, cycle_length=1,
@@ -150,7 +152,7 @@ def build(input_reader_config, batch_size=None, transform_input_data_fn=None,
   dataset = records.map(
       _decode_and_transform,
       num_parallel_calls=max(1, config.num_parallel_map_calls),
-      deterministic=not config.shuffle)
+      deterministic=True)
   if batch_size:
     # Variable dims (steps, segments) pad to the longest in the batch with 0
     # (class 0 = background, '' for strings); valid lengths travel with them.
