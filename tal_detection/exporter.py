@@ -253,9 +253,7 @@ def check_checkpoint_matches(checkpoint_prefix, variables_by_name):
 def _restore_map(pipeline_config):
   """{checkpoint name: variable} of the current graph's trained variables."""
   if pipeline_config.eval_config.use_moving_averages:
-    ema = tf.compat.v1.train.ExponentialMovingAverage(
-        pipeline_config.train_config.optimizer.moving_average_decay)
-    return ema.variables_to_restore()
+    return model_lib.moving_average_variables(pipeline_config.train_config)
   return {v.op.name: v for v in tf.compat.v1.global_variables()}
 
 

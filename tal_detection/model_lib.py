@@ -160,11 +160,16 @@ def _train_op(total_loss, train_config, global_step):
   return train_op, summary_vars
 
 
-def moving_average_saver(train_config):
-  """A Saver that loads the moving averages into the model's variables."""
+def moving_average_variables(train_config):
+  """{checkpoint name of a variable's moving average: the variable}."""
   ema = tf.compat.v1.train.ExponentialMovingAverage(
       train_config.optimizer.moving_average_decay)
-  return tf.compat.v1.train.Saver(ema.variables_to_restore())
+  return ema.variables_to_restore()
+
+
+def moving_average_saver(train_config):
+  """A Saver that loads the moving averages into the model's variables."""
+  return tf.compat.v1.train.Saver(moving_average_variables(train_config))
 
 
 def create_model_fn(detection_model_fn, configs, label_map_path=None):
