@@ -104,7 +104,8 @@ def _build_proposal_stage(config, pipeline_names, box_coder,
       conv_hyperparams_fn=_hyperparams_fn(
           spn_config.conv_hyperparams, spn_config.HasField('conv_hyperparams'),
           hyperparams_pb2.Hyperparams.CONV, is_training),
-      is_training=is_training)
+      is_training=is_training,
+      head_dropout_rate=spn_config.head_dropout_rate)
   # Class-agnostic: the proposals are scored and suppressed as one class.
   proposal_nms_fn = functools.partial(
       post_processing.batch_multiclass_non_max_suppression,
@@ -143,7 +144,8 @@ def _build_classifier_stage(config, pipeline_names, box_coder,
           config.second_stage_fc_hyperparams,
           config.HasField('second_stage_fc_hyperparams'),
           hyperparams_pb2.Hyperparams.FC, is_training),
-      is_training=is_training)
+      is_training=is_training,
+      dropout_rate=config.second_stage_dropout_rate)
   nms_fn, score_fn = post_processing_builder.build(
       config.second_stage_post_processing)
   return classifier_stage.ClassifierStage(

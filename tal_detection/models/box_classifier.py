@@ -14,7 +14,8 @@ class BoxClassifier(object):
   """Classifies and regresses SoI-pooled proposals."""
 
   def __init__(self, num_classes, reduction_depth, fc_depth,
-               reduction_hyperparams_fn, fc_hyperparams_fn, is_training):
+               reduction_hyperparams_fn, fc_hyperparams_fn, is_training,
+               dropout_rate=0.0):
     """Constructor.
 
     Args:
@@ -26,10 +27,14 @@ class BoxClassifier(object):
       fc_hyperparams_fn: zero-argument function returning the slim arg_scope of
         the fully-connected layers (must cover slim.fully_connected).
       is_training: whether the graph is for training (OD API interface; batch
-        norm's mode is already fixed in the arg_scopes).
+        norm's mode is already fixed in the arg_scopes); also whether dropout
+        is applied.
+      dropout_rate: dropout rate after the hidden fully-connected layer,
+        training graphs only (0: none, the paper's).
 
     Raises:
-      ValueError: on a non-positive num_classes or depth.
+      ValueError: on a non-positive num_classes or depth, or a dropout rate
+        outside [0, 1).
     """
     for name, value in (('num_classes', num_classes),
                         ('reduction_depth', reduction_depth),
@@ -42,7 +47,11 @@ class BoxClassifier(object):
     self._fc_depth = int(fc_depth)
     self._reduction_hyperparams_fn = reduction_hyperparams_fn
     self._fc_hyperparams_fn = fc_hyperparams_fn
+    if not 0.0 <= dropout_rate < 1.0:
+      raise ValueError('second_stage_dropout_rate must be in [0, 1), got %r'
+                       % (dropout_rate,))
     self._is_training = is_training
+    self._dropout_rate = float(dropout_rate)
 
   @property
   def num_classes(self):
@@ -77,6 +86,10 @@ class BoxClassifier(object):
       net = tf.reshape(net, [-1, int(shape[1]) * self._reduction_depth])
       with slim.arg_scope(self._fc_hyperparams_fn()):
         net = slim.fully_connected(net, self._fc_depth, scope='fc')
+        if self._is_training and self._dropout_rate > 0:
+          # Only training graphs hold the op: eval and export stay
+          # deterministic.
+          net = tf.nn.dropout(net, rate=self._dropout_rate, name='Dropout')
         class_logits = slim.fully_connected(
             net, self._num_classes + 1, activation_fn=None, normalizer_fn=None,
             scope='ClassPredictor')

@@ -104,7 +104,7 @@ class SegmentProposalNetwork(object):
   """Builds the SPN towers and heads on a [B, T, D] feature map."""
 
   def __init__(self, tower_type, use_context, anchor_scales, depth,
-               conv_hyperparams_fn, is_training):
+               conv_hyperparams_fn, is_training, head_dropout_rate=0.0):
     """Constructor.
 
     Args:
@@ -116,11 +116,14 @@ class SegmentProposalNetwork(object):
       conv_hyperparams_fn: zero-argument function returning the slim arg_scope
         of the convs (hyperparams_builder.build(...)).
       is_training: whether the graph is for training (kept for the OD API
-        interface; batch norm's mode is already fixed in the arg_scope).
+        interface; batch norm's mode is already fixed in the arg_scope); also
+        whether head dropout is applied.
+      head_dropout_rate: dropout rate on the features entering the objectness
+        and regression heads, training graphs only (0: none, the paper's).
 
     Raises:
-      ValueError: on an unknown tower type, empty or non-positive scales, or a
-        non-positive depth.
+      ValueError: on an unknown tower type, empty or non-positive scales, a
+        non-positive depth or a dropout rate outside [0, 1).
     """
     if tower_type not in _TOWER_TYPES.values():
       raise ValueError('segment_proposal_network.tower_type: unknown value %r'
@@ -143,7 +146,11 @@ class SegmentProposalNetwork(object):
     self._anchor_scales = anchor_scales
     self._depth = int(depth)
     self._conv_hyperparams_fn = conv_hyperparams_fn
+    if not 0.0 <= head_dropout_rate < 1.0:
+      raise ValueError('segment_proposal_network.head_dropout_rate must be in '
+                       '[0, 1), got %r' % (head_dropout_rate,))
     self._is_training = is_training
+    self._head_dropout_rate = float(head_dropout_rate)
 
   @property
   def num_anchors_per_location(self):
@@ -247,6 +254,10 @@ class SegmentProposalNetwork(object):
 
   def _heads(self, net, num_scales):
     """Kernel-1 objectness and regression heads -> two [B, T, num_scales, 2]."""
+    if self._is_training and self._head_dropout_rate > 0:
+      # Eval and export graphs are built with is_training=False and so hold no
+      # dropout op: their outputs stay deterministic.
+      net = tf.nn.dropout(net, rate=self._head_dropout_rate, name='HeadDropout')
     objectness = slim.conv1d(net, num_scales * 2, 1, activation_fn=None,
                              normalizer_fn=None, scope='ObjectnessPredictor')
     boxes = slim.conv1d(net, num_scales * 2, 1, activation_fn=None,
