@@ -3,7 +3,11 @@
 Each video is decoded (TfSequenceExampleDecoder), its ground truth converted
 from seconds to feature steps with the one helper (utils/time_util), cropped to
 a training window of at most max_train_length steps (training only), and
-padded-batched.
+padded-batched. Training videos are also augmented as
+train_config.feature_augmentation says (core/preprocessor; off by default):
+temporal scale jitter of the whole video before the crop (the video's
+stride_frames / offset_frames then describe the resampled steps), feature
+dropout and Gaussian noise on the window's features after it.
 
 features dict (B videos, T the longest valid length in the batch):
   features/<stream>   float32 [B, T, D] (zero padded)
@@ -23,6 +27,7 @@ labels dict (N the most segments in the batch):
 import tensorflow as tf
 
 from tal_detection.builders import dataset_builder
+from tal_detection.core import preprocessor
 from tal_detection.core import segment_list
 from tal_detection.core import segment_list_ops
 from tal_detection.core import standard_fields
@@ -216,7 +221,68 @@ def transform_input_data(tensor_dict, stream_names, num_classes,
     # protocol's eval; never a training target.
     labels[_INPUT.groundtruth_ambiguous_segments_seconds] = ambiguous
     labels[_INPUT.num_groundtruth_ambiguous_segments] = tf.shape(ambiguous)[0]
+  # Every recorded segment, also those outside the features (never a target):
+  # what evaluation scores against, as the json scorer does.
+  labels[_INPUT.evaluation_groundtruth_segments_seconds] = seconds
+  labels[_INPUT.evaluation_groundtruth_classes] = classes
+  labels[_INPUT.num_evaluation_groundtruth_segments] = tf.shape(classes)[0]
   return features, labels
+
+
+# Op seeds of the augmentations, offset from train_config.random_seed: ops with
+# equal op seeds under one graph seed draw the same numbers (the window
+# sampling uses the seed itself).
+_SCALE_SEED_OFFSET = 1
+_DROPOUT_SEED_OFFSET = 2
+_NOISE_SEED_OFFSET = 3
+# Each stream's dropout and noise ops get their own seed: seed + offset +
+# _SEEDS_PER_STREAM * stream index.
+_SEEDS_PER_STREAM = 8
+
+
+def _op_seed(seed, offset, stream_index=0):
+  if seed is None:
+    return None
+  return seed + offset + _SEEDS_PER_STREAM * stream_index
+
+
+def augments(feature_augmentation):
+  """Whether a FeatureAugmentation changes anything (all 0: no)."""
+  return (feature_augmentation.feature_dropout_rate > 0 or
+          feature_augmentation.gaussian_noise_stddev > 0 or
+          feature_augmentation.temporal_scale_jitter > 0)
+
+
+def augment_training_video(tensor_dict, feature_augmentation, stream_names,
+                           seed=None):
+  """Temporal scale jitter of a decoded training video (before the crop).
+
+  Returns tensor_dict itself when temporal_scale_jitter is 0.
+  """
+  return preprocessor.random_temporal_scale(
+      tensor_dict, [_INPUT.features_key(name) for name in stream_names],
+      feature_augmentation.temporal_scale_jitter,
+      seed=_op_seed(seed, _SCALE_SEED_OFFSET))
+
+
+def augment_training_features(features, feature_augmentation, stream_names,
+                              seed=None):
+  """Feature dropout, then Gaussian noise, on each stream of a window.
+
+  Returns features itself when both are off.
+  """
+  rate = feature_augmentation.feature_dropout_rate
+  stddev = feature_augmentation.gaussian_noise_stddev
+  if rate == 0 and stddev == 0:
+    return features
+  features = dict(features)
+  for index, name in enumerate(stream_names):
+    key = _INPUT.features_key(name)
+    stream = preprocessor.random_feature_dropout(
+        features[key], rate, seed=_op_seed(seed, _DROPOUT_SEED_OFFSET, index))
+    features[key] = preprocessor.random_gaussian_noise(
+        stream, stddev, seed=_op_seed(seed, _NOISE_SEED_OFFSET, index))
+  return features
 
 
 def _batch_size(params, default):
@@ -232,25 +298,44 @@ def train_input(train_config, train_input_config, model_config, params=None,
   Random windows of at most the model's max_train_length steps (first
   windows when train_input_config.random_window is false), shuffling as
   configured, num_epochs passes (0: forever), batch_size from params or
-  train_config, last partial batch dropped.
+  train_config, last partial batch dropped; train_config.feature_augmentation
+  applied (augment_training_video, augment_training_features).
   """
   num_classes = config_util.get_number_of_classes(model_config)
   _check_label_map(train_input_config, num_classes)
   stream_names = config_util.get_stream_names(model_config)
   max_window_length = config_util.get_max_train_length(model_config)
   seed = train_config.random_seed or None
+  augmentation = train_config.feature_augmentation
 
   def transform(tensor_dict):
-    return transform_input_data(
+    tensor_dict = augment_training_video(tensor_dict, augmentation,
+                                         stream_names, seed=seed)
+    features, labels = transform_input_data(
         tensor_dict, stream_names, num_classes,
         max_window_length=max_window_length,
         random_window=train_input_config.random_window, seed=seed)
+    return augment_training_features(features, augmentation, stream_names,
+                                     seed=seed), labels
 
-  return dataset_builder.build(
-      train_input_config,
-      batch_size=_batch_size(params, train_config.batch_size),
-      transform_input_data_fn=transform, decoder=build_decoder(model_config),
-      drop_remainder=True, input_context=input_context)
+  batch_size = _batch_size(params, train_config.batch_size)
+  if not augments(augmentation):
+    return dataset_builder.build(
+        train_input_config, batch_size=batch_size,
+        transform_input_data_fn=transform, decoder=build_decoder(model_config),
+        drop_remainder=True, input_context=input_context)
+  # A stateful random op in a parallel map draws its numbers in whatever
+  # order the parallel calls reach it, so one seed would give each run other
+  # augmentations. Videos are decoded in parallel, then augmented one at a
+  # time, in order: a seeded run repeats exactly.
+  decoded = dataset_builder.build(
+      train_input_config, batch_size=None, decoder=build_decoder(model_config),
+      input_context=input_context)
+  dataset = decoded.map(transform).padded_batch(batch_size,
+                                                drop_remainder=True)
+  if train_input_config.prefetch_size:
+    dataset = dataset.prefetch(train_input_config.prefetch_size)
+  return dataset
 
 
 def eval_input(eval_config, eval_input_config, model_config, params=None,
@@ -280,7 +365,8 @@ def create_train_input_fn(train_config, train_input_config, model_config):
   """Returns input_fn(params=None) -> dataset of (features, labels), training.
 
   Args:
-    train_config: TrainConfig proto (batch_size, random_seed).
+    train_config: TrainConfig proto (batch_size, random_seed,
+      feature_augmentation).
     train_input_config: InputReader proto.
     model_config: DetectionModel proto (read through config_util's accessors:
       streams, num_classes, max_train_length).

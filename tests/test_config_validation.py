@@ -2,11 +2,15 @@
 import math
 import os
 
+from google.protobuf import text_format
 import pytest
 
+from tal_detection.metrics import temporal_detection_evaluator
+from tal_detection.protos import eval_pb2
 from tal_detection.protos import pipeline_pb2
 from tal_detection.protos import tal_net_pb2
 from tal_detection.utils import config_util
+from tal_detection.utils import config_validation
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAIN_CONFIG = os.path.join(REPO, 'configs', 'thumos14_i3d_tal_net.config')
@@ -281,6 +285,65 @@ BAD_CASES = [
      'train_input_reader.tf_record_input_reader.input_path: empty'),
     ('zero_sample_1_of_n', 'eval_input_reader { sample_1_of_n_examples: 0 }',
      'eval_input_reader.sample_1_of_n_examples: must be >= 1, got 0'),
+    # Regularisation and augmentation (issue 13).
+    ('spn_head_dropout_of_1', 'model { tal_net { segment_proposal_network { '
+     'head_dropout_rate: 1 } } }',
+     T + 'segment_proposal_network.head_dropout_rate: must be in [0, 1), got 1'),
+    ('negative_second_stage_dropout',
+     'model { tal_net { second_stage_dropout_rate: -0.1 } }',
+     T + 'second_stage_dropout_rate: must be in [0, 1), got -0.1'),
+    ('feature_dropout_of_1',
+     'train_config { feature_augmentation { feature_dropout_rate: 1 } }',
+     'train_config.feature_augmentation.feature_dropout_rate: must be in '
+     '[0, 1), got 1'),
+    ('negative_noise',
+     'train_config { feature_augmentation { gaussian_noise_stddev: -0.5 } }',
+     'train_config.feature_augmentation.gaussian_noise_stddev: must be >= 0, '
+     'got -0.5'),
+    ('nan_noise', lambda p: setattr(
+        p.train_config.feature_augmentation, 'gaussian_noise_stddev', NAN),
+     'train_config.feature_augmentation.gaussian_noise_stddev: must be >= 0, '
+     'got nan'),
+    ('jitter_of_1',
+     'train_config { feature_augmentation { temporal_scale_jitter: 1 } }',
+     'train_config.feature_augmentation.temporal_scale_jitter: must be in '
+     '[0, 1), got 1'),
+    ('zero_replicas', 'train_config { num_replicas: 0 }',
+     'train_config.num_replicas: must be >= 1, got 0'),
+    ('batch_not_divisible_by_replicas',
+     'train_config { batch_size: 3 num_replicas: 2 }',
+     'train_config.batch_size: 3 is not divisible by num_replicas (2)'),
+    # The best checkpoint's metric (issue 13).
+    ('unknown_best_metric',
+     'eval_config { best_checkpoint_metric: "DetectionMetrics/mAP@0.55IOU" }',
+     "eval_config.best_checkpoint_metric: 'DetectionMetrics/mAP@0.55IOU' is "
+     'not reported by this evaluation; one of DetectionMetrics/mAP@0.1IOU, '),
+    ('best_map_without_detection_metrics',
+     'eval_config { metrics_set: "proposal_metrics" }',
+     "eval_config.best_checkpoint_metric: 'DetectionMetrics/mAP@0.5IOU' is "
+     'not reported by this evaluation; one of ProposalMetrics/AR@10, '),
+    ('best_ar_at_an_not_evaluated',
+     'eval_config { average_number_of_proposals: 50 '
+     'best_checkpoint_metric: "ProposalMetrics/AR@100" }',
+     "eval_config.best_checkpoint_metric: 'ProposalMetrics/AR@100' is not "
+     'reported'),
+    ('best_per_class_without_per_class',
+     'eval_config { include_metrics_per_category: false best_checkpoint_metric:'
+     ' "DetectionMetrics_PerClass/AP@0.5IOU/BaseballPitch" }',
+     'eval_config.best_checkpoint_metric: '
+     "'DetectionMetrics_PerClass/AP@0.5IOU/BaseballPitch' is not reported"),
+    ('best_loss_misspelt',
+     'eval_config { best_checkpoint_metric: "Loss/total" '
+     'best_checkpoint_higher_is_better: false }',
+     "eval_config.best_checkpoint_metric: 'Loss/total' is not reported"),
+    ('best_loss_higher_is_better',
+     'eval_config { best_checkpoint_metric: "Loss/SPNLoss/objectness_loss" }',
+     'eval_config.best_checkpoint_higher_is_better: true with '
+     'Loss/SPNLoss/objectness_loss: a loss is better when lower'),
+    ('best_map_lower_is_better',
+     'eval_config { best_checkpoint_higher_is_better: false }',
+     'eval_config.best_checkpoint_higher_is_better: false with '
+     'DetectionMetrics/mAP@0.5IOU: a metric is better when higher'),
 ]
 
 
@@ -325,9 +388,24 @@ def test_validation_errors_are_value_errors_with_a_default_path():
     'train_config { optimizer { adam_optimizer { learning_rate { '
     'manual_step_learning_rate { schedule { step: 10 } schedule { step: 20 } '
     'warmup: true } } } } }',
+    'train_config { batch_size: 4 num_replicas: 2 feature_augmentation { '
+    'feature_dropout_rate: 0.5 gaussian_noise_stddev: 2 '
+    'temporal_scale_jitter: 0.9 } precision: MIXED_FLOAT16 } model { tal_net '
+    '{ second_stage_dropout_rate: 0.5 segment_proposal_network { '
+    'head_dropout_rate: 0.99 } } }',
+    'eval_config { best_checkpoint_metric: "Loss/total_loss" '
+    'best_checkpoint_higher_is_better: false }',
+    'eval_config { best_checkpoint_metric: "ProposalMetrics/AR@100" }',
+    'eval_config { best_checkpoint_metric: "DetectionMetrics/average_mAP" }',
+    'eval_config { detection_tiou_thresholds: 0.55 best_checkpoint_metric: '
+    '"DetectionMetrics/mAP@0.55IOU" }',
+    'eval_config { best_checkpoint_metric: '
+    '"DetectionMetrics_PerClass/AP@0.5IOU/BaseballPitch" }',
 ], ids=['one_stream_early_fusion', 'fc_op', 'max_train_length_equal_scale',
         'equal_matcher_thresholds', 'ignore_thresholds',
-        'batch_equal_proposals', 'moving_averages', 'manual_steps'])
+        'batch_equal_proposals', 'moving_averages', 'manual_steps',
+        'regularisation_in_range', 'best_by_loss', 'best_by_ar',
+        'best_by_average_map', 'best_by_configured_tiou', 'best_by_class_ap'])
 def test_accepted_edge_cases(mutation):
   pipeline = _main_pipeline()
   config_util.merge_config_override(pipeline, mutation)
@@ -369,3 +447,21 @@ def test_a_partial_matcher_is_checked_with_its_stages_defaults(
           field, default_unmatched, matched))
   matcher.argmax_matcher.unmatched_threshold = matched
   config_util.validate_pipeline_config(pipeline)
+
+
+@pytest.mark.parametrize('eval_text', [
+    '',
+    'detection_tiou_thresholds: 0.3 detection_tiou_thresholds: 0.55 '
+    'average_number_of_proposals: 7 average_number_of_proposals: 300',
+    'metrics_set: "proposal_metrics"',
+    'metrics_set: "detection_metrics" detection_tiou_thresholds: 0.95',
+])
+def test_best_checkpoint_metric_names_are_the_evaluators(eval_text):
+  """The selectable names are what the evaluator reports, plus the losses."""
+  eval_config = text_format.Parse(eval_text, eval_pb2.EvalConfig())
+  evaluator = temporal_detection_evaluator.evaluator_from_eval_config(
+      eval_config, [{'id': 1, 'name': 'a'}, {'id': 2, 'name': 'b'}])
+  reported = [name for name in evaluator.metric_names()
+              if not name.startswith('DetectionMetrics_PerClass/')]
+  assert config_validation.best_checkpoint_metric_names(eval_config) == (
+      reported + list(config_validation.EVAL_LOSS_NAMES))

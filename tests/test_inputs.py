@@ -333,3 +333,171 @@ def test_empty_shards_are_skipped_by_the_first_record_check(tmp_path):
   assert sorted(next(iter(dataset))[0][_INPUT.video_id].numpy()) == [
       b'a', b'b', b'c']
   assert os.path.getsize(str(tmp_path / 'r-00003-of-00004')) == 0
+
+
+def _augmented_pipeline(record_path, augmentation, max_train_length=0):
+  config = _pipeline(record_path, max_train_length=max_train_length,
+                     batch_size=1)
+  text_format.Merge(augmentation, config.train_config.feature_augmentation)
+  return config
+
+
+def _first_batches(dataset, count):
+  return [(f, l) for f, l in dataset.take(count)]
+
+
+def test_train_input_applies_feature_dropout_and_noise(tmp_path):
+  record_path = _write_records(str(tmp_path / 'r.tfrecord'))
+  config = _augmented_pipeline(record_path, 'feature_dropout_rate: 0.5')
+  tf.random.set_seed(1)
+  features, labels = next(iter(inputs.train_input(
+      config.train_config, config.train_input_reader, config.model)))
+  rgb = features['features/rgb'].numpy()[0]
+  original = VIDEOS[0]['stream_features']['rgb']
+  dropped = rgb == 0
+  assert 0.25 < dropped.mean() < 0.75, dropped.mean()
+  np.testing.assert_allclose(rgb[~dropped], 2 * original[~dropped],
+                             rtol=1e-6)
+  # The labels are untouched.
+  np.testing.assert_allclose(labels[_INPUT.groundtruth_segments].numpy()[0],
+                             [[1, 3], [5, 6], [12.5, 18]], atol=1e-5)
+
+  config = _augmented_pipeline(record_path, 'gaussian_noise_stddev: 0.5')
+  features, _ = next(iter(inputs.train_input(
+      config.train_config, config.train_input_reader, config.model)))
+  noise = features['features/rgb'].numpy()[0] - original
+  assert 0.3 < noise.std() < 0.7, noise.std()
+  assert np.all(noise != 0)
+
+
+def test_train_input_jitters_the_time_scale_and_its_segments(tmp_path):
+  record_path = _write_records(str(tmp_path / 'r.tfrecord'))
+  config = _augmented_pipeline(record_path, 'temporal_scale_jitter: 0.4')
+  lengths = set()
+  dataset = inputs.train_input(config.train_config, config.train_input_reader,
+                               config.model)
+  # Unshuffled, one video per batch: video a is every third element.
+  for index, (features, labels) in enumerate(dataset.take(18)):
+    if index % 3:
+      continue
+    assert features[_INPUT.video_id].numpy()[0] == b'a'
+    num_steps = int(features[_INPUT.num_steps].numpy()[0])
+    lengths.add(num_steps)
+    assert 12 <= num_steps <= 28
+    assert features['features/rgb'].shape[1] == num_steps
+    scale = num_steps / 20.0
+    np.testing.assert_allclose(
+        labels[_INPUT.groundtruth_segments].numpy()[0],
+        np.minimum(np.array([[1, 3], [5, 6], [12.5, 18]]) * scale, num_steps),
+        rtol=1e-5, atol=1e-5)
+    # The time base describes the new steps: step 0 and step T' are still
+    # the video's first and last feature edges, in seconds.
+    stride = float(features[_INPUT.stride_frames].numpy()[0])
+    offset = float(features[_INPUT.offset_frames].numpy()[0])
+    np.testing.assert_allclose(
+        time_util.steps_to_seconds(np.array([0.0, num_steps]), FPS, stride,
+                                   offset),
+        time_util.steps_to_seconds(np.array([0.0, 20.0]), FPS, STRIDE,
+                                   OFFSET), rtol=1e-5)
+    np.testing.assert_array_equal(
+        labels[_INPUT.groundtruth_segments_seconds].numpy()[0],
+        VIDEOS[0]['segments_seconds'])
+  assert len(lengths) > 1, lengths
+
+
+def test_jitter_comes_before_the_training_window(tmp_path):
+  record_path = _write_records(str(tmp_path / 'r.tfrecord'))
+  config = _augmented_pipeline(record_path, 'temporal_scale_jitter: 0.5',
+                               max_train_length=6)
+  for features, labels in inputs.train_input(
+      config.train_config, config.train_input_reader, config.model).take(9):
+    assert features['features/rgb'].shape[1] == min(
+        6, features[_INPUT.num_steps].numpy()[0])
+    assert features[_INPUT.num_steps].numpy()[0] <= 6
+    segments = labels[_INPUT.groundtruth_segments].numpy()[0]
+    assert np.all(segments >= 0) and np.all(segments <= 6)
+
+
+def test_eval_input_is_never_augmented(tmp_path):
+  record_path = _write_records(str(tmp_path / 'r.tfrecord'))
+  config = _augmented_pipeline(
+      record_path, 'feature_dropout_rate: 0.5 gaussian_noise_stddev: 1.0 '
+      'temporal_scale_jitter: 0.5')
+  for features, labels in inputs.eval_input(
+      config.eval_config, config.eval_input_reader, config.model,
+      params={'batch_size': 1}):
+    video = {v['video_id']: v for v in VIDEOS}[
+        features[_INPUT.video_id].numpy()[0].decode()]
+    np.testing.assert_array_equal(features['features/rgb'].numpy()[0],
+                                  video['stream_features']['rgb'])
+    np.testing.assert_allclose(features[_INPUT.stride_frames], [STRIDE])
+    np.testing.assert_allclose(features[_INPUT.offset_frames], [OFFSET])
+
+
+def _train_graph_signature(config):
+  """(op types, op count) of the training input pipeline's dataset graph."""
+  with tf.Graph().as_default() as graph:
+    dataset = inputs.train_input(config.train_config,
+                                 config.train_input_reader, config.model)
+    tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
+  graph_def = graph.as_graph_def()
+  nodes = list(graph_def.node)
+  for function in graph_def.library.function:
+    nodes.extend(function.node_def)
+  return sorted(node.op for node in nodes), sorted(
+      node.name for node in nodes)
+
+
+def test_default_augmentation_leaves_the_input_pipeline_unchanged(tmp_path):
+  record_path = _write_records(str(tmp_path / 'r.tfrecord'))
+  plain = _pipeline(record_path, batch_size=1)
+  explicit = _augmented_pipeline(
+      record_path, 'feature_dropout_rate: 0 gaussian_noise_stddev: 0 '
+      'temporal_scale_jitter: 0')
+  augmented = _augmented_pipeline(record_path, 'feature_dropout_rate: 0.1')
+  plain_ops, plain_names = _train_graph_signature(plain)
+  explicit_ops, explicit_names = _train_graph_signature(explicit)
+  assert plain_ops == explicit_ops and plain_names == explicit_names
+  assert not any('Dropout' in name or 'Noise' in name or 'Jitter' in name
+                 for name in plain_names)
+  _, augmented_names = _train_graph_signature(augmented)
+  assert any('FeatureDropout' in name for name in augmented_names)
+  # The same tensors, value for value.
+  for (f1, l1), (f2, l2) in zip(
+      inputs.train_input(plain.train_config, plain.train_input_reader,
+                         plain.model).take(3),
+      inputs.train_input(explicit.train_config, explicit.train_input_reader,
+                         explicit.model).take(3)):
+    for key in f1:
+      np.testing.assert_array_equal(f1[key].numpy(), f2[key].numpy())
+    for key in l1:
+      np.testing.assert_array_equal(l1[key].numpy(), l2[key].numpy())
+
+
+def test_seeded_augmented_training_input_repeats_with_parallel_decoding(
+    tmp_path):
+  record_path = _write_records(str(tmp_path / 'r.tfrecord'))
+  config = _augmented_pipeline(
+      record_path, 'temporal_scale_jitter: 0.4 feature_dropout_rate: 0.3 '
+      'gaussian_noise_stddev: 0.1', max_train_length=8)
+  config.train_input_reader.num_parallel_map_calls = 4
+
+  def run():
+    with tf.Graph().as_default():
+      # What the Estimator does with train_config.random_seed (RunConfig).
+      tf.compat.v1.set_random_seed(config.train_config.random_seed)
+      dataset = inputs.train_input(config.train_config,
+                                   config.train_input_reader, config.model)
+      batch = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
+      with tf.compat.v1.Session() as session:
+        return [session.run(batch) for _ in range(24)]
+
+  first, second = run(), run()
+  lengths = set()
+  for (f1, l1), (f2, l2) in zip(first, second):
+    lengths.add(int(f1[_INPUT.num_steps][0]))
+    for key in f1:
+      np.testing.assert_array_equal(f1[key], f2[key], err_msg=key)
+    for key in l1:
+      np.testing.assert_array_equal(l1[key], l2[key], err_msg=key)
+  assert len(lengths) > 1  # video b (7 steps) is jittered below and above 8

@@ -11,8 +11,12 @@ Evaluate only (continuously, or once with --run_once):
   python tools/model_main.py --pipeline_config_path=... --model_dir=out/model \
       --checkpoint_dir=out/model [--run_once]
 
+Data-parallel training on N GPUs of this machine (MirroredStrategy; the global
+batch train_config.batch_size split across them):
+  python tools/model_main.py --pipeline_config_path=... --model_dir=... --num_gpus=N
 Distributed training: set TF_CONFIG (chief / worker / ps) as for any Estimator;
-TensorFlow's own runtime runs the cluster.
+TensorFlow's own runtime runs the cluster (distribution_util says which
+strategy each kind of cluster gets).
 """
 from absl import flags
 from absl import logging
@@ -20,6 +24,7 @@ from absl import logging
 from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order
 import tensorflow as tf
 
+from tal_detection import best_checkpoint
 from tal_detection import model_lib
 from tal_detection.utils import progress_util
 
@@ -43,15 +48,22 @@ flags.DEFINE_multi_string('config_override_file', [], 'Text-format fragment '
 flags.DEFINE_string('train_input_path', None, 'Overrides the train records.')
 flags.DEFINE_string('eval_input_path', None, 'Overrides the eval records.')
 flags.DEFINE_string('label_map_path', None, 'Overrides both label maps.')
+flags.DEFINE_integer('num_gpus', None, 'Data-parallel replicas (GPUs, or '
+                     'logical CPU devices on a machine without GPUs); '
+                     'overrides train_config.num_replicas.')
 flags.DEFINE_boolean('verbose', False, "Also show TensorFlow's own INFO log "
                      '(Estimator loss lines, metrics dump, checkpoint '
                      'notices).')
 FLAGS = flags.FLAGS
 
 
-def _evaluate_checkpoints(estimator, eval_input_fn, checkpoint_dir, model_dir,
-                          run_once, timeout):
-  """Evaluates the latest checkpoint once, or each new one as it appears."""
+def _evaluate_checkpoints(estimator, eval_input_fn, eval_config, checkpoint_dir,
+                          model_dir, run_once, timeout):
+  """Evaluates the latest checkpoint once, or each new one as it appears.
+
+  After each evaluation: the metrics json, and the checkpoint copied to
+  <model_dir>/best/ if it is the best yet by eval_config.best_checkpoint_metric.
+  """
   if run_once:
     checkpoints = [model_lib.latest_checkpoint(checkpoint_dir)]
   else:
@@ -64,6 +76,9 @@ def _evaluate_checkpoints(estimator, eval_input_fn, checkpoint_dir, model_dir,
     path = model_lib.write_metrics_json(
         results, model_dir, results[tf.compat.v1.GraphKeys.GLOBAL_STEP])
     logging.info('Eval metrics written to %s', path)
+    best_checkpoint.keep_if_best(
+        model_dir, eval_config.best_checkpoint_metric,
+        eval_config.best_checkpoint_higher_is_better, results, checkpoint)
 
 
 def main(unused_argv):
@@ -71,6 +86,9 @@ def main(unused_argv):
   if not FLAGS.pipeline_config_path or not FLAGS.model_dir:
     raise tool_util.UsageError('--pipeline_config_path and --model_dir are '
                                'required')
+  if FLAGS.num_gpus is not None and FLAGS.num_gpus < 1:
+    raise tool_util.UsageError('--num_gpus: %d: must be at least 1' %
+                               FLAGS.num_gpus)
   if FLAGS.checkpoint_dir and FLAGS.run_once:
     model_lib.latest_checkpoint(FLAGS.checkpoint_dir)  # before writing
   parts = model_lib.create_estimator_and_inputs(
@@ -81,10 +99,12 @@ def main(unused_argv):
       train_input_path=FLAGS.train_input_path,
       eval_input_path=FLAGS.eval_input_path,
       label_map_path=FLAGS.label_map_path,
-      eval_only=bool(FLAGS.checkpoint_dir))
+      eval_only=bool(FLAGS.checkpoint_dir),
+      num_gpus=FLAGS.num_gpus)
   estimator = parts['estimator']
   if FLAGS.checkpoint_dir:
     _evaluate_checkpoints(estimator, parts['eval_input_fn'],
+                          parts['configs']['eval_config'],
                           FLAGS.checkpoint_dir, FLAGS.model_dir,
                           FLAGS.run_once, FLAGS.eval_timeout)
   else:

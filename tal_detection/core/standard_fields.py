@@ -30,6 +30,9 @@ class InputDataFields(object):
   # training target; only the THUMOS'14 kit protocol reads them.
   groundtruth_ambiguous_segments_seconds = 'groundtruth_ambiguous_segments_seconds'
   num_groundtruth_ambiguous_segments = 'num_groundtruth_ambiguous_segments'
+  evaluation_groundtruth_segments_seconds = 'evaluation_groundtruth_segments_seconds'
+  evaluation_groundtruth_classes = 'evaluation_groundtruth_classes'
+  num_evaluation_groundtruth_segments = 'num_evaluation_groundtruth_segments'
   features_prefix = 'features/'
 
   @staticmethod

@@ -20,6 +20,9 @@ import math
 import re
 
 from tal_detection.meta_architectures import tal_net_defaults
+from tal_detection.metrics import detection_evaluation
+from tal_detection.metrics import metric_names
+from tal_detection.metrics import proposal_evaluation
 from tal_detection.protos import hyperparams_pb2
 from tal_detection.protos import pipeline_pb2
 from tal_detection.protos import post_processing_pb2
@@ -27,6 +30,14 @@ from tal_detection.protos import post_processing_pb2
 _FINE_TUNE_CHECKPOINT_TYPES = ('detection', 'feature_reduction')
 _METRICS_SETS = ('detection_metrics', 'proposal_metrics')
 # Stream names become record keys (features/<name>) and variable scopes.
+# The losses an evaluation reports as mean values beside the metrics: each of
+# TalNetMetaArch.loss's and model_lib's total (Loss/regularization_loss only
+# exists with weight regularizers, and is no measure of a checkpoint).
+# tests/test_best_checkpoint.py checks a real evaluation reports every one.
+EVAL_LOSS_NAMES = (
+    'Loss/SPNLoss/localization_loss', 'Loss/SPNLoss/objectness_loss',
+    'Loss/BoxClassifierLoss/localization_loss',
+    'Loss/BoxClassifierLoss/classification_loss', 'Loss/total_loss')
 _STREAM_NAME_PATTERN = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.-]*$')
 
 
@@ -133,20 +144,25 @@ def validate_pipeline_config(pipeline_config, path='<config>'):
     second_stage_batch_size; max detections >= 1; loss weights >= 0, smooth-L1
     delta and logit scales > 0; initial_crop_size, maxpool kernel and stride
     >= 1 with initial_crop_size >= maxpool_kernel_size; soi_context_ratio >= 0;
-    max_train_length >= 0 and, when > 0, >= the largest anchor scale.
+    max_train_length >= 0 and, when > 0, >= the largest anchor scale;
+    head_dropout_rate and second_stage_dropout_rate in [0, 1).
     train_config: present, batch_size >= 1, an optimizer with a learning rate
     (rates > 0; decay steps >= 1; manual steps strictly increasing; cosine
     total_steps > warmup + hold, warmup rate <= base), Adam betas in [0, 1),
     momentum in [0, 1), epsilons > 0, moving-average decay in (0, 1),
     gradient_clipping_by_norm >= 0, a known fine_tune_checkpoint_type, regexes
     that compile, keep_checkpoint_every_n_hours > 0, save_checkpoints_steps
-    >= 1.
+    >= 1, num_replicas >= 1 dividing batch_size; feature_augmentation's
+    dropout rate and temporal_scale_jitter in [0, 1), noise stddev >= 0.
     Input readers (optional): a tf_record_input_reader with non-empty paths,
     sample_1_of_n_examples, num_readers, read_block_length,
     num_parallel_map_calls >= 1, shuffle buffers >= 1 when shuffling.
     eval_config (optional): batch_size >= 1, known metrics_set names, tIoU
     thresholds in (0, 1] and distinct, AN values >= 1 and distinct;
-    use_moving_averages only if training keeps them.
+    use_moving_averages only if training keeps them; best_checkpoint_metric
+    one the evaluation reports (best_checkpoint_metric_names, or a per-class
+    AP at a configured tIoU when those are included), with
+    best_checkpoint_higher_is_better false exactly for losses.
 
   Args:
     pipeline_config: pipeline_pb2.TrainEvalPipelineConfig.
@@ -222,6 +238,9 @@ def _validate_tal_net(check, config, prefix):
   # Segment Proposal Network.
   spn = config.segment_proposal_network
   check.at_least(spn.depth, f('segment_proposal_network.depth'), 1)
+  check.interval(spn.head_dropout_rate,
+                 f('segment_proposal_network.head_dropout_rate'), 0.0, 1.0,
+                 high_open=True)
   _validate_hyperparams(check, spn, 'conv_hyperparams',
                         f('segment_proposal_network'),
                         hyperparams_pb2.Hyperparams.CONV)
@@ -279,6 +298,8 @@ def _validate_tal_net(check, config, prefix):
 
   # Second stage.
   check.at_least(config.second_stage_fc_depth, f('second_stage_fc_depth'), 1)
+  check.interval(config.second_stage_dropout_rate,
+                 f('second_stage_dropout_rate'), 0.0, 1.0, high_open=True)
   _validate_hyperparams(check, config, 'second_stage_fc_hyperparams', prefix,
                         hyperparams_pb2.Hyperparams.FC)
   _validate_matcher(check, config, 'second_stage_matcher', prefix)
@@ -457,6 +478,21 @@ def _validate_train_config(check, config, prefix):
   check.positive(config.keep_checkpoint_every_n_hours,
                  f('keep_checkpoint_every_n_hours'))
   check.at_least(config.save_checkpoints_steps, f('save_checkpoints_steps'), 1)
+  check.at_least(config.num_replicas, f('num_replicas'), 1)
+  if config.num_replicas >= 1 and config.batch_size % config.num_replicas:
+    check.fail(f('batch_size'), '%d is not divisible by num_replicas (%d): '
+               'the global batch is split evenly across the replicas' %
+               (config.batch_size, config.num_replicas))
+  augmentation = config.feature_augmentation
+  augmentation_field = f('feature_augmentation.%s')
+  check.interval(augmentation.feature_dropout_rate,
+                 augmentation_field % 'feature_dropout_rate', 0.0, 1.0,
+                 high_open=True)
+  check.non_negative(augmentation.gaussian_noise_stddev,
+                     augmentation_field % 'gaussian_noise_stddev')
+  check.interval(augmentation.temporal_scale_jitter,
+                 augmentation_field % 'temporal_scale_jitter', 0.0, 1.0,
+                 high_open=True)
 
 
 def _validate_learning_rate(check, optimizer, field):
@@ -551,3 +587,67 @@ def _validate_eval_config(check, config, prefix):
   for i, value in enumerate(values):
     check.at_least(value, '%s[%d]' % (f('average_number_of_proposals'), i), 1)
   check.unique(values, f('average_number_of_proposals'), 'value')
+  _validate_best_checkpoint_metric(check, config, prefix)
+
+
+def _evaluated_thresholds(values, default):
+  """Thresholds as the evaluator uses them: float32 rounded to 6 decimals."""
+  return [float(round(float(v), 6)) for v in (list(values) or default)]
+
+
+def best_checkpoint_metric_names(eval_config):
+  """The names an evaluation with eval_config reports that can pick the best.
+
+  What temporal_detection_evaluator reports (mAP at each tIoU, average mAP,
+  AR@AN at each AN and AUC, for the configured metrics_set and defaults) and
+  the mean losses (EVAL_LOSS_NAMES). Per-class APs are left out: their names
+  depend on the label map (see _per_class_tious).
+  """
+  metrics_set = set(eval_config.metrics_set) or set(_METRICS_SETS)
+  names = []
+  if 'detection_metrics' in metrics_set:
+    names += [metric_names.detection_map(t) for t in _evaluated_thresholds(
+        eval_config.detection_tiou_thresholds,
+        detection_evaluation.THUMOS_TIOU_THRESHOLDS)]
+    names.append(metric_names.AVERAGE_MAP)
+  if 'proposal_metrics' in metrics_set:
+    an_values = [int(a) for a in (list(eval_config.average_number_of_proposals)
+                                  or proposal_evaluation.DEFAULT_AN_VALUES)]
+    names += [metric_names.proposal_ar(an) for an in an_values]
+    names.append(metric_names.proposal_auc(max(an_values)))
+  return names + list(EVAL_LOSS_NAMES)
+
+
+def _per_class_tious(eval_config):
+  """tIoUs whose per-class APs an evaluation reports (none if excluded)."""
+  metrics_set = set(eval_config.metrics_set) or set(_METRICS_SETS)
+  if ('detection_metrics' not in metrics_set or
+      not eval_config.include_metrics_per_category):
+    return []
+  return _evaluated_thresholds(eval_config.detection_tiou_thresholds,
+                               detection_evaluation.THUMOS_TIOU_THRESHOLDS)
+
+
+def _validate_best_checkpoint_metric(check, config, prefix):
+  """best_checkpoint_metric must be reported; its direction must fit it."""
+  metric = config.best_checkpoint_metric
+  field = '%s.best_checkpoint_metric' % prefix
+  known = best_checkpoint_metric_names(config)
+  # A per-class AP's class name comes from the label map, which is data: only
+  # the tIoU is checked here (an unknown class fails at the first evaluation).
+  per_class = any(
+      metric.startswith(metric_names.per_class_ap(t, '')) and
+      len(metric) > len(metric_names.per_class_ap(t, ''))
+      for t in _per_class_tious(config))
+  if metric not in known and not per_class:
+    check.fail(field, '%r is not reported by this evaluation; one of %s%s' % (
+        metric, ', '.join(known),
+        ' or %s' % metric_names.per_class_ap(_per_class_tious(config)[0],
+                                             '<class name>')
+        if _per_class_tious(config) else ''))
+  is_loss = metric in EVAL_LOSS_NAMES
+  if config.best_checkpoint_higher_is_better == is_loss:
+    check.fail('%s.best_checkpoint_higher_is_better' % prefix, '%s with %s: '
+               '%s' % (str(config.best_checkpoint_higher_is_better).lower(),
+                       metric, 'a loss is better when lower' if is_loss else
+                       'a metric is better when higher'))
