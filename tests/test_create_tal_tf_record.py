@@ -13,10 +13,13 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from tal_detection import inputs
 from tal_detection.core import standard_fields
 from tal_detection.dataset_tools import create_tal_tf_record_lib
 from tal_detection.utils import label_map_util
+from tal_detection.utils import time_util
 
 import tal_data_test_util as util
 
@@ -28,15 +31,9 @@ COMMON = dict(stream_names=util.STREAM_NAMES, stream_dims=util.STREAM_DIMS,
 
 
 def _expected_segments(entry):
-  """Segments (seconds) the converter keeps: clipped, late ones skipped."""
-  kept = []
-  for annotation in entry['annotations']:
-    start, end = annotation['segment']
-    if start >= entry['duration']:
-      continue
-    kept.append(([max(start, 0.0), min(end, entry['duration'])],
-                 annotation['label']))
-  return kept
+  """Segments (seconds) the converter keeps: every one, as annotated."""
+  return [(list(annotation['segment']), annotation['label'])
+          for annotation in entry['annotations']]
 
 
 def _check_round_trip(decoded, database, all_features, label_map_path):
@@ -78,15 +75,17 @@ def test_concat_float32_round_trip_and_summary(tmp_path):
   _check_round_trip(util.decode_records(output_path), validation, all_features,
                     label_map_path)
   assert summary.num_videos == 3
-  assert summary.num_instances == 1 + 3 + 4
-  assert summary.num_clipped == 1 and summary.num_skipped_past_end == 2
-  assert summary.clipped_videos == ['video_validation_0000364']
+  # video_validation_0000364: one segment reaches past the end, two start
+  # after it (real THUMOS'14 annotations); all are kept as annotated.
+  assert summary.num_instances == 1 + 3 + 6
+  assert summary.num_partly_outside == 1 and summary.num_wholly_outside == 2
+  assert summary.partly_outside_videos == ['video_validation_0000364']
+  assert summary.wholly_outside_videos == ['video_validation_0000364']
   assert summary.summary_line() == (
-      'Wrote 3 videos, 8 instances, 2 classes (of 4 in label map %s, new) to '
-      '%s; clipped 1 segments to the video bounds (video_validation_0000364); '
-      'skipped 2 segments starting after the video end '
-      '(video_validation_0000364); skipped 0 segments ending before the '
-      'video start; skipped 0 Ambiguous segments; skipped 1 '
+      'Wrote 3 videos, 10 instances, 2 classes (of 4 in label map %s, new) '
+      'to %s; kept as annotated 1 segments reaching outside the video '
+      '(video_validation_0000364) and 2 lying wholly outside it '
+      '(video_validation_0000364); skipped 0 Ambiguous segments; skipped 1 '
       'videos of other subsets.' % (label_map_path, output_path))
   assert util.listing(str(tmp_path / 'out')) == ['label_map.pbtxt',
                                                  'train.tfrecord']
@@ -348,42 +347,55 @@ def test_bad_input_gives_one_line_and_no_output(tool_runs, case):
   assert os.listdir(os.path.join(root, 'out')) == []
 
 
-def test_clipping_warns_and_reports(tool_runs):
+def test_segments_outside_the_video_warn_and_are_kept(tool_runs):
   returncode, stdout, stderr, _, root = tool_runs['ok_with_clipping']
   assert returncode == 0, stderr
-  assert ('video video_validation_0000364: segment [107.1, 117.3] (HighJump) '
-          'extends outside the video [0, 112.64] s; clipped') in stderr
-  assert ('video video_validation_0000364: segment [120.5, 127] (HighJump) '
-          'starts at or after the video end 112.64 s; skipped') in stderr
-  assert stdout.startswith('Wrote 3 videos, 8 instances, 2 classes')
-  assert 'clipped 1 segments' in stdout
+  assert ('video video_validation_0000364: 1 segments reach outside the video '
+          '[0, 112.64] s and 2 lie wholly outside it; kept as annotated') in (
+              stderr)
+  assert stdout.startswith('Wrote 3 videos, 10 instances, 2 classes')
+  assert ('kept as annotated 1 segments reaching outside the video '
+          '(video_validation_0000364) and 2 lying wholly outside it') in stdout
   assert util.listing(os.path.join(root, 'out')) == [
       'label_map.pbtxt', 'records/x.tfrecord-00000-of-00002',
       'records/x.tfrecord-00001-of-00002']
 
 
-def test_segments_wholly_before_the_start_are_skipped_not_clipped(tmp_path):
+def test_segments_outside_the_video_are_kept_for_evaluation_only(tmp_path):
+  # Records hold the annotation exactly (what evaluate_detections scores);
+  # the input pipeline clips to the features and drops what lies outside.
   database = {
       'video_a': {'subset': 'Validation', 'duration': 30.0, 'fps': 30.0,
                   'annotations': [
                       {'label': 'Diving', 'segment': [-12.0, -10.0]},
                       {'label': 'Diving', 'segment': [-5.0, 0.0]},
                       {'label': 'Diving', 'segment': [-2.0, 3.0]},
-                      {'label': 'Diving', 'segment': [4.0, 9.0]}]}}
+                      {'label': 'Diving', 'segment': [4.0, 9.0]},
+                      {'label': 'Diving', 'segment': [28.5, 31.0]},
+                      {'label': 'Diving', 'segment': [33.0, 35.0]}]}}
   json_path, features_dir, _ = util.make_json_dataset(
       str(tmp_path / 'in'), database=database)
   output_path = str(tmp_path / 'out' / 'r.tfrecord')
   summary = create_tal_tf_record_lib.create_tf_record(
       features_dir, output_path, str(tmp_path / 'out' / 'labels.pbtxt'),
       annotations_json=json_path, **COMMON)
-  assert summary.num_skipped_before_start == 2
-  assert summary.skipped_before_start_videos == ['video_a']
-  assert summary.num_clipped == 1 and summary.num_instances == 2
-  assert ('skipped 2 segments ending before the video start (video_a)' in
-          summary.summary_line())
+  assert summary.num_instances == 6
+  assert summary.num_partly_outside == 2 and summary.num_wholly_outside == 3
+  assert summary.wholly_outside_videos == ['video_a']
+  annotated = [a['segment'] for a in database['video_a']['annotations']]
   record = util.decode_records(output_path)['video_a']
-  np.testing.assert_allclose(record[_INPUT.groundtruth_segments_seconds],
-                             [[0.0, 3.0], [4.0, 9.0]])
+  np.testing.assert_array_equal(record[_INPUT.groundtruth_segments_seconds],
+                                annotated)
+  # Training targets: only the parts inside the T feature steps.
+  decoded = {key: tf.constant(value) for key, value in record.items()}
+  _, labels = inputs.transform_input_data(decoded, util.STREAM_NAMES,
+                                          num_classes=1)
+  num_steps = record[_INPUT.num_steps]
+  steps = time_util.seconds_to_steps(
+      np.array(annotated[2:5]), util.FPS, util.STRIDE_FRAMES,
+      util.WINDOW_FRAMES / 2.0)
+  np.testing.assert_allclose(labels[_INPUT.groundtruth_segments].numpy(),
+                             np.clip(steps, 0, num_steps), atol=1e-4)
 
 
 def test_resample_features_downsampling_averages_the_windows():

@@ -505,3 +505,37 @@ def test_load_ground_truth_keeps_ambiguous_apart(tmp_path):
   assert gt.class_names == ['Jump']
   assert gt.ambiguous_video_ids == ['v']
   np.testing.assert_array_equal(gt.ambiguous_segments, [[1, 2]])
+
+
+def test_temporal_evaluator_orders_videos_by_id_like_a_results_file(tmp_path):
+  # Tied scores across videos: the reference ranks them by input position, so
+  # the order videos reach the Estimator's evaluator (sharded or shuffled
+  # records) must not matter; it scores them as a results file listing the
+  # videos by id (as tools/infer.py writes it) is scored.
+  from tal_detection.metrics import file_evaluation
+  from tal_detection.metrics import temporal_detection_evaluator
+  gt = [('va', 0, 0.0, 10.0), ('vb', 0, 0.0, 10.0)]
+  by_id = [('va', 0, 50.0, 60.0, 0.5), ('vb', 0, 0.0, 10.0, 0.5)]
+  expected = _evaluate(gt, by_id, [0.5], 1).average_precision[0, 0]
+  # The order matters to the reference: the other one gives another AP.
+  assert _evaluate(gt, by_id[::-1], [0.5], 1).average_precision[0, 0] != (
+      expected)
+  evaluator = temporal_detection_evaluator.TemporalDetectionEvaluator(
+      [{'id': 1, 'name': 'Jump'}], tiou_thresholds=[0.5],
+      evaluate_proposals=False)
+  for video, _, start, end, score in by_id[::-1]:
+    evaluator.add_single_ground_truth(video, [[0.0, 10.0]], [1])
+    evaluator.add_single_detections(video, [[start, end]], [score], [1])
+  assert evaluator.evaluate()['DetectionMetrics/mAP@0.5IOU'] == expected
+  groundtruth = tmp_path / 'gt.json'
+  groundtruth.write_text(json.dumps({'database': {
+      video: {'subset': 'test', 'annotations': [
+          {'label': 'Jump', 'segment': [start, end]}]}
+      for video, _, start, end in gt}}))
+  detections = tmp_path / 'det.json'
+  detections.write_text(json.dumps({'results': {
+      video: [{'label': 'Jump', 'score': score, 'segment': [start, end]}]
+      for video, _, start, end, score in by_id}}))
+  assert file_evaluation.evaluate_detection_files(
+      str(groundtruth), str(detections), 'test', [0.5])['mAP']['0.5'] == (
+          expected)

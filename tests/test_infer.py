@@ -64,7 +64,8 @@ def test_infer_folder_results_pass_evaluate_detections(exported_model,
     with open(str(plots / (video_id + '.png')), 'rb') as f:
       assert f.read(8) == _PNG_MAGIC
 
-  # The json holds what the SavedModel returns, with names and rounding.
+  # The json holds exactly what the SavedModel returns (unrounded float32:
+  # rounding moved tIoUs across thresholds and tied scores), with names.
   video_id = video_ids[0]
   features = np.load(os.path.join(tiny_dataset.features_dir, video_id + '.npy'))
   signature = tf.saved_model.load(os.path.join(
@@ -79,12 +80,12 @@ def test_infer_folder_results_pass_evaluate_detections(exported_model,
   count = int(outputs['num_detections'][0])
   id_to_name = label_map_util.get_label_map_id_to_name(tiny_dataset.label_map)
   assert len(results[video_id]) == count
-  np.testing.assert_allclose(
-      [d['segment'] for d in results[video_id]],
-      outputs['detection_segments'][0, :count].numpy(), atol=1e-3)
-  np.testing.assert_allclose(
-      [d['score'] for d in results[video_id]],
-      outputs['detection_scores'][0, :count].numpy(), atol=1e-6)
+  np.testing.assert_array_equal(
+      np.float32([d['segment'] for d in results[video_id]]),
+      outputs['detection_segments'][0, :count].numpy())
+  np.testing.assert_array_equal(
+      np.float32([d['score'] for d in results[video_id]]),
+      outputs['detection_scores'][0, :count].numpy())
   assert [d['label'] for d in results[video_id]] == [
       id_to_name[int(c)] for c in outputs['detection_classes'][0, :count]]
 
@@ -169,7 +170,17 @@ def test_infer_defaults_to_the_exports_time_base_and_per_video_fps(
   assert len(halved) == len(expected)
   np.testing.assert_allclose([d['segment'] for d in halved],
                              [[s / 2 for s in d['segment']] for d in expected],
-                             atol=2e-3)
+                             rtol=1e-6)
+  # A json without this video's fps: the default time base, and a warning.
+  annotations['database'][video_id].pop('fps')
+  annotations_path.write_text(json.dumps(annotations))
+  unlisted = str(tmp_path / 'unlisted.json')
+  result = _run_infer(*common + ['--output=%s' % unlisted,
+                                 '--annotations_json=%s' % annotations_path])
+  assert ('infer: warning: --annotations_json: 1 videos have no "fps" there '
+          '(%s); they use 10 fps' % video_id) in result.stderr
+  with open(unlisted) as f:
+    assert json.load(f)['results'][video_id] == expected
 
 
 @pytest.mark.slow

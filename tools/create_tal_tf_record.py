@@ -31,11 +31,13 @@ THUMOS'14 at the paper's 0.625 features/s from stride-4 features at 30 fps
     --window_frames=16 --resample_stride_frames=48 --resample_window_frames=48
 
 The label map is read if --label_map_path exists, else written from the classes
-of the annotations (all subsets). Segments reaching past the video end are
-clipped (and ones starting after it skipped) with a warning naming the video; a
-missing, unreadable, wrongly shaped or NaN/Inf feature file, a segment with
-end <= start, a label absent from the label map or a video shorter than one
-feature step stops the run with one line naming it, and nothing is written.
+of the annotations (all subsets). Segments reaching outside the video (even
+ones starting after its end) are kept as annotated, with a warning naming the
+video: evaluation scores against them, as tools/evaluate_detections.py does on
+the json, and training uses only their part inside the features. A missing,
+unreadable, wrongly shaped or NaN/Inf feature file, a segment with end <=
+start, a label absent from the label map or a video shorter than one feature
+step stops the run with one line naming it, and nothing is written.
 """
 # tool_util first: it quiets TensorFlow's start-up banner before TF loads.
 from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order

@@ -7,18 +7,21 @@ r"""Runs an exported TAL-Net SavedModel on the features of one video or a folder
       [--plot=timeline.png|folder --groundtruth=gt.json --plot_top_k=20]
 
 Writes an ActivityNet results json: {"results": {video: [{"label", "score",
-"segment": [start, end] in seconds}]}}. Streams and their widths are read from the
-pipeline.config exported beside the model, class names from the label map
-there, and the time base (fps, stride, window in frames) from time_base.json
+"segment": [start, end] in seconds}]}}, videos in id order, values exactly as
+the model gives them (unrounded float32), so tools/evaluate_detections.py on it
+gives what the Estimator's evaluation gives. Streams and their widths are
+read from the pipeline.config exported beside the model, class names from the
+label map there, and the time base (fps, stride, window in frames) from time_base.json
 there: the one the model was trained on. --fps/--stride_frames/--window_frames
 override it; --annotations_json gives each video its own fps (and duration)
-from its "database" entry. With a folder, --plot names a folder that receives
+from its "database" entry, as the converter reads it (a warning names the
+videos it has no fps for). With a folder, --plot names a folder that receives
 <video>.png per video; --groundtruth (a "database" json) adds the ground-truth
 rows.
 """
-import glob
 import json
 import os
+import sys
 
 from absl import flags
 from absl import logging
@@ -27,9 +30,8 @@ from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order
 import tensorflow as tf
 
 from tal_detection import exporter
-from tal_detection.dataset_tools import annotation_util
+from tal_detection import inference_util
 from tal_detection.dataset_tools import feature_util
-from tal_detection.utils import config_util
 from tal_detection.utils import io_util
 from tal_detection.utils import label_map_util
 from tal_detection.utils import visualization_utils
@@ -63,101 +65,6 @@ flags.DEFINE_string('plot', None, 'Timeline picture (.png) to draw; a folder '
                     'when --features is a folder.')
 FLAGS = flags.FLAGS
 
-_PREFIX = 'features_'  # the exporter's input names: features_<stream>
-
-
-def exported_streams(export_dir):
-  """[(stream name, feature dim)] in config order, from the exported config.
-
-  The order matters: with the concat layout it says which columns of the .npy
-  file belong to which stream.
-  """
-  path = os.path.join(export_dir, 'pipeline.config')
-  if not os.path.exists(path):
-    raise ValueError('--saved_model_dir: no pipeline.config beside the '
-                     'SavedModel in %s (export with '
-                     'tools/export_saved_model.py)' % export_dir)
-  return config_util.get_stream_specs(
-      config_util.read_pipeline_config(path).model)
-
-
-def video_files(features, layout, stream_names):
-  """{video id: features_dir} for a .npy file or a folder."""
-  if os.path.isfile(features):
-    if not features.endswith('.npy'):
-      raise ValueError('--features: %s is not a .npy file' % features)
-    video_id = os.path.splitext(os.path.basename(features))[0]
-    directory = os.path.dirname(features)
-    if layout == feature_util.SEPARATE:
-      directory = os.path.dirname(directory)
-    return {video_id: directory}
-  if not os.path.isdir(features):
-    raise ValueError('--features: %s does not exist' % features)
-  probe = features if layout == feature_util.CONCAT else os.path.join(
-      features, stream_names[0])
-  ids = sorted(os.path.splitext(os.path.basename(p))[0]
-               for p in glob.glob(os.path.join(probe, '*.npy')))
-  if not ids:
-    raise ValueError('--features: no .npy files in %s' % probe)
-  return {video_id: features for video_id in ids}
-
-
-def time_base(export_dir):
-  """(fps, stride_frames, window_frames, source): flags over time_base.json.
-
-  Raises:
-    ValueError: when a value is neither given nor stored with the export.
-  """
-  stored = exporter.read_time_base(export_dir) or {}
-  values = []
-  for key in exporter.TIME_BASE_KEYS:
-    value = getattr(FLAGS, key)
-    if value is None:
-      value = stored.get(key)
-    if value is None:
-      raise ValueError(
-          '--%s: not given and the export %s has no %s (exported before time '
-          'bases were stored, or from unreadable records); give --fps, '
-          '--stride_frames and --window_frames' % (
-              key, export_dir, exporter.TIME_BASE_FILE))
-    if not value > 0:
-      raise ValueError('--%s: must be positive, got %g' % (key, value))
-    values.append(float(value))
-  given = [k for k in exporter.TIME_BASE_KEYS if getattr(FLAGS, k) is not None]
-  if not given:
-    source = stored.get('source', exporter.TIME_BASE_FILE)
-  elif len(given) == len(exporter.TIME_BASE_KEYS):
-    source = 'flags'
-  else:
-    source = '%s; %s from flags' % (stored.get('source'), ', '.join(given))
-  return tuple(values) + (source,)
-
-
-def annotations_by_video(path, flag):
-  """{video id: VideoAnnotation} of every video of a database json."""
-  try:
-    videos, _, _ = annotation_util.read_activitynet_json(path)
-  except OSError as e:
-    raise ValueError('--%s: %s: %s' % (flag, path, e.strerror or e)) from None
-  return {video.video_id: video for video in videos}
-
-
-def run_video(signature, streams, features, fps, stride_frames, window_frames):
-  """Detections of one video: list of (start, end, class id, score)."""
-  num_steps = next(iter(features.values())).shape[0]
-  inputs = {_PREFIX + name: tf.constant(features[name][None])
-            for name, _ in streams}
-  inputs['num_steps'] = tf.constant([num_steps], tf.int32)
-  inputs['fps'] = tf.constant([fps], tf.float32)
-  inputs['stride_frames'] = tf.constant([stride_frames], tf.float32)
-  inputs['offset_frames'] = tf.constant([window_frames / 2.0], tf.float32)
-  outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
-  count = int(outputs['num_detections'][0])
-  return [(float(s), float(e), int(c), float(p)) for (s, e), c, p in zip(
-      outputs['detection_segments'][0][:count],
-      outputs['detection_classes'][0][:count],
-      outputs['detection_scores'][0][:count])]
-
 
 def _class_id(label, name_to_id, video_id):
   """The label-map id of a ground-truth class name (drawn in its lane)."""
@@ -183,9 +90,10 @@ def main(unused_argv):
   except ValueError as e:
     raise ValueError('--saved_model_dir: %s' % e) from None
   export_dir = os.path.dirname(model_dir.rstrip('/'))
-  streams = exported_streams(export_dir)
+  streams = inference_util.exported_streams(export_dir)
   stream_names = [name for name, _ in streams]
-  videos = video_files(FLAGS.features, FLAGS.feature_layout, stream_names)
+  videos = inference_util.video_files(FLAGS.features, FLAGS.feature_layout,
+                                      stream_names)
   label_map_path = FLAGS.label_map_path or os.path.join(export_dir,
                                                         'label_map.pbtxt')
   if FLAGS.label_map_path and not os.path.exists(label_map_path):
@@ -198,12 +106,26 @@ def main(unused_argv):
     _check_output_path(FLAGS.plot, 'plot')
   if FLAGS.plot_top_k < 0:
     raise ValueError('--plot_top_k: must be >= 0, got %d' % FLAGS.plot_top_k)
-  fps, stride_frames, window_frames, source = time_base(export_dir)
-  annotations = (annotations_by_video(FLAGS.annotations_json,
-                                      'annotations_json')
+  fps, stride_frames, window_frames, source = (
+      inference_util.resolve_time_base(export_dir, FLAGS.fps,
+                                       FLAGS.stride_frames,
+                                       FLAGS.window_frames))
+  annotations = (inference_util.annotations_by_video(FLAGS.annotations_json,
+                                                     'annotations_json')
                  if FLAGS.annotations_json else {})
-  groundtruth = (annotations_by_video(FLAGS.groundtruth, 'groundtruth')
+  groundtruth = (inference_util.annotations_by_video(FLAGS.groundtruth,
+                                                     'groundtruth')
                  if FLAGS.groundtruth else None)
+  if FLAGS.annotations_json:
+    # Such a video gets the default frame rate; a wrong one scales its times.
+    unlisted = [v for v in videos if inference_util.video_fps(
+        v, annotations, None) is None]
+    if unlisted:
+      print('%s: warning: --annotations_json: %d videos have no "fps" there '
+            '(%s%s); they use %g fps (%s)' % (
+                tool_util.tool_name(), len(unlisted), ', '.join(unlisted[:3]),
+                ', ...' if len(unlisted) > 3 else '', fps, source),
+            file=sys.stderr)
   name_to_id = {name: i for i, name in names.items()}
 
   signature = tf.saved_model.load(model_dir).signatures['serving_default']
@@ -213,23 +135,16 @@ def main(unused_argv):
     features = feature_util.load_video_features(
         directory, video_id, FLAGS.feature_layout, stream_names,
         [dim for _, dim in streams])
-    entry = annotations.get(video_id)
-    video_fps = entry.fps if entry is not None and entry.fps else fps
-    detections = [d for d in run_video(signature, streams, features,
-                                       video_fps, stride_frames, window_frames)
+    video_fps = inference_util.video_fps(video_id, annotations, fps)
+    detections = [d for d in inference_util.run_video(
+        signature, streams, features, video_fps, stride_frames, window_frames)
                   if d[3] >= FLAGS.min_score]
-    results[video_id] = [
-        {'label': names.get(c, str(c)), 'score': round(p, 6),
-         'segment': [round(s, 3), round(e, 3)]}
-        for s, e, c, p in detections]
+    results[video_id] = inference_util.results_entries(detections, names)
     if FLAGS.plot:
-      num_steps = next(iter(features.values())).shape[0]
-      # The frames the feature windows cover, unless a json knows better.
-      duration = ((num_steps - 1) * stride_frames + window_frames) / video_fps
       gt_entry = groundtruth.get(video_id) if groundtruth is not None else None
-      for known in (entry, gt_entry):
-        if known is not None and known.duration:
-          duration = known.duration
+      duration = inference_util.timeline_duration(
+          next(iter(features.values())).shape[0], stride_frames,
+          window_frames, video_fps, annotations.get(video_id), gt_entry)
       gt_segments = None
       if groundtruth is not None:
         gt_segments = [] if gt_entry is None else [

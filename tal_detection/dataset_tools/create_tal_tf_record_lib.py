@@ -19,12 +19,11 @@ from tal_detection.utils import progress_util
 
 class ConversionSummary(collections.namedtuple('ConversionSummary', [
     'num_videos', 'num_instances', 'num_classes', 'num_label_map_classes',
-    'num_clipped', 'clipped_videos', 'num_skipped_past_end',
-    'skipped_past_end_videos', 'num_skipped_before_start',
-    'skipped_before_start_videos', 'num_ambiguous_skipped',
+    'num_partly_outside', 'partly_outside_videos', 'num_wholly_outside',
+    'wholly_outside_videos', 'num_ambiguous_skipped',
     'num_other_subset_videos', 'num_length_mismatch_videos', 'output_paths',
     'label_map_path', 'label_map_written'])):
-  """What a conversion wrote, clipped and skipped."""
+  """What a conversion wrote, what it skipped, what lies outside the videos."""
 
   def summary_line(self):
     """The one-line report printed at the end of a conversion."""
@@ -38,14 +37,10 @@ class ConversionSummary(collections.namedtuple('ConversionSummary', [
         'to %s' % (self.num_videos, self.num_instances, self.num_classes,
                    self.num_label_map_classes, self.label_map_path,
                    ', new' if self.label_map_written else '', where),
-        'clipped %d segments to the video bounds%s' % (
-            self.num_clipped, _videos_note(self.clipped_videos)),
-        'skipped %d segments starting after the video end%s' % (
-            self.num_skipped_past_end,
-            _videos_note(self.skipped_past_end_videos)),
-        'skipped %d segments ending before the video start%s' % (
-            self.num_skipped_before_start,
-            _videos_note(self.skipped_before_start_videos)),
+        'kept as annotated %d segments reaching outside the video%s and %d '
+        'lying wholly outside it%s' % (
+            self.num_partly_outside, _videos_note(self.partly_outside_videos),
+            self.num_wholly_outside, _videos_note(self.wholly_outside_videos)),
         'skipped %d Ambiguous segments' % self.num_ambiguous_skipped,
         'skipped %d videos of other subsets' % self.num_other_subset_videos,
     ]
@@ -110,7 +105,15 @@ def resolve_label_map(label_map_path, class_names):
 
 
 def prepare_segments(video, duration, label_map_dict, label_map_path):
-  """Checks, clips and labels the segments of one video.
+  """Checks and labels the segments of one video, keeping them as annotated.
+
+  A segment reaching outside [0, duration], even one lying wholly outside it
+  (real THUMOS'14 has 30 instances starting after the json's duration), is
+  kept exactly as annotated: the records' ground truth is what every
+  evaluation scores against, and tools/evaluate_detections.py scores the json
+  as it is. Training never sees the part outside the features: the input
+  pipeline clips the ground truth to the window in steps and drops segments
+  without overlap.
 
   Args:
     video: VideoAnnotation.
@@ -120,15 +123,14 @@ def prepare_segments(video, duration, label_map_dict, label_map_path):
 
   Returns:
     (segments [N, 2] float64 seconds, label ids [N] int64, label names,
-     number clipped, number skipped because they start at/after the end,
-     number skipped because they end at/before the start). A segment with no
-     overlap with [0, duration] is never clipped into a degenerate one.
+     number of segments reaching outside [0, duration] but overlapping it,
+     number lying wholly outside it).
 
   Raises:
     ValueError: naming the video for end <= start or a label not in the map.
   """
   segments, ids, names = [], [], []
-  num_clipped = num_skipped = num_skipped_before = 0
+  num_partly_outside = num_wholly_outside = 0
   for segment in video.segments:
     if segment.label not in label_map_dict:
       raise ValueError('video %s: label %r is not in label map %s' %
@@ -137,31 +139,22 @@ def prepare_segments(video, duration, label_map_dict, label_map_path):
       raise ValueError('video %s: segment [%g, %g] (%s) has end <= start' %
                        (video.video_id, segment.start, segment.end,
                         segment.label))
-    if segment.start >= duration:
-      logging.warning('video %s: segment [%g, %g] (%s) starts at or after the '
-                      'video end %g s; skipped', video.video_id, segment.start,
-                      segment.end, segment.label, duration)
-      num_skipped += 1
-      continue
-    if segment.end <= 0.0:
-      logging.warning('video %s: segment [%g, %g] (%s) ends at or before the '
-                      'video start; skipped', video.video_id, segment.start,
-                      segment.end, segment.label)
-      num_skipped_before += 1
-      continue
-    start, end = segment.start, segment.end
-    if start < 0.0 or end > duration:
-      logging.warning('video %s: segment [%g, %g] (%s) extends outside the '
-                      'video [0, %g] s; clipped', video.video_id, start, end,
-                      segment.label, duration)
-      start, end = max(start, 0.0), min(end, duration)
-      num_clipped += 1
-    segments.append((start, end))
+    if segment.start >= duration or segment.end <= 0.0:
+      num_wholly_outside += 1
+    elif segment.start < 0.0 or segment.end > duration:
+      num_partly_outside += 1
+    segments.append((segment.start, segment.end))
     ids.append(label_map_dict[segment.label])
     names.append(segment.label)
+  if num_partly_outside or num_wholly_outside:
+    logging.warning(
+        'video %s: %d segments reach outside the video [0, %g] s and %d lie '
+        'wholly outside it; kept as annotated (evaluation counts them; '
+        'training uses only their part inside the features)', video.video_id,
+        num_partly_outside, duration, num_wholly_outside)
   return (np.array(segments, dtype=np.float64).reshape([-1, 2]),
-          np.array(ids, dtype=np.int64), names, num_clipped, num_skipped,
-          num_skipped_before)
+          np.array(ids, dtype=np.int64), names, num_partly_outside,
+          num_wholly_outside)
 
 
 def _check_writable_parent(path, flag):
@@ -291,9 +284,8 @@ def create_tf_record(features_dir, output_path, label_map_path,
   created_output_dir = not os.path.isdir(output_dir)
   if created_output_dir:
     os.makedirs(output_dir)
-  num_instances = num_clipped = num_skipped = num_mismatch = 0
-  num_skipped_before = 0
-  clipped_videos, skipped_videos, skipped_before_videos = set(), set(), set()
+  num_instances = num_partly_outside = num_wholly_outside = num_mismatch = 0
+  partly_outside_videos, wholly_outside_videos = set(), set()
   classes_written = set()
   try:
     with tf_record_util.ShardedRecordWriter(output_path, num_shards) as writer, \
@@ -326,18 +318,15 @@ def create_tf_record(features_dir, output_path, label_map_path,
               '--stride_frames and --window_frames', video.video_id,
               num_steps, duration, video_fps, stride_frames, window_frames,
               expected)
-        (segments, label_ids, label_texts, clipped, skipped,
-         skipped_before) = prepare_segments(video, duration, label_map_dict,
+        (segments, label_ids, label_texts, partly_outside,
+         wholly_outside) = prepare_segments(video, duration, label_map_dict,
                                             label_map_path)
-        if skipped_before:
-          skipped_before_videos.add(video.video_id)
-        num_skipped_before += skipped_before
-        if clipped:
-          clipped_videos.add(video.video_id)
-        if skipped:
-          skipped_videos.add(video.video_id)
-        num_clipped += clipped
-        num_skipped += skipped
+        if partly_outside:
+          partly_outside_videos.add(video.video_id)
+        if wholly_outside:
+          wholly_outside_videos.add(video.video_id)
+        num_partly_outside += partly_outside
+        num_wholly_outside += wholly_outside
         num_instances += len(label_ids)
         classes_written.update(label_ids.tolist())
         # The checks above compare the features as extracted with the
@@ -374,11 +363,10 @@ def create_tf_record(features_dir, output_path, label_map_path,
       num_videos=len(videos), num_instances=num_instances,
       num_classes=len(classes_written),
       num_label_map_classes=len(label_map_dict),
-      num_clipped=num_clipped, clipped_videos=sorted(clipped_videos),
-      num_skipped_past_end=num_skipped,
-      skipped_past_end_videos=sorted(skipped_videos),
-      num_skipped_before_start=num_skipped_before,
-      skipped_before_start_videos=sorted(skipped_before_videos),
+      num_partly_outside=num_partly_outside,
+      partly_outside_videos=sorted(partly_outside_videos),
+      num_wholly_outside=num_wholly_outside,
+      wholly_outside_videos=sorted(wholly_outside_videos),
       num_ambiguous_skipped=num_ambiguous,
       num_other_subset_videos=num_other_subset,
       num_length_mismatch_videos=num_mismatch, output_paths=output_paths,

@@ -231,7 +231,8 @@ class TemporalDetectionEvaluator(object):
 
   def _groundtruth_arrays(self):
     video_ids, segments, classes = [], [], []
-    for video_id, (video_segments, video_classes) in self._groundtruth.items():
+    for video_id, (video_segments, video_classes) in _by_video_id(
+        self._groundtruth):
       video_ids.extend([video_id] * video_segments.shape[0])
       segments.append(video_segments)
       classes.append(video_classes)
@@ -240,6 +241,12 @@ class TemporalDetectionEvaluator(object):
 
   def evaluate_full(self):
     """All results with arrays (per-class APs, the AR-AN curve).
+
+    Videos are concatenated in video-id order, whatever order they were added
+    in: the reference evaluator orders tied scores by their input position, so
+    this gives exactly what tools/evaluate_detections.py gives on a results
+    file listing the videos by id (as tools/infer.py writes it), also when
+    the eval input is sharded or shuffled.
 
     Returns:
       An EvaluationResult; fields of disabled metric sets are None.
@@ -250,7 +257,7 @@ class TemporalDetectionEvaluator(object):
     detection = None
     if self._evaluate_detections:
       video_ids, segments, scores, classes = [], [], [], []
-      for video_id, (s, sc, c) in self._detections.items():
+      for video_id, (s, sc, c) in _by_video_id(self._detections):
         video_ids.extend([video_id] * s.shape[0])
         segments.append(s)
         scores.append(sc)
@@ -259,10 +266,11 @@ class TemporalDetectionEvaluator(object):
       protocol_args = {}
       if self._protocol == THUMOS14_KIT:
         compute = thumos14_kit_evaluation.compute_average_precision_kit
-        amb_ids = [v for v, s in self._ambiguous.items() for _ in range(len(s))]
+        ambiguous = _by_video_id(self._ambiguous)
+        amb_ids = [v for v, s in ambiguous for _ in range(len(s))]
         protocol_args = dict(
             ambiguous_video_ids=amb_ids,
-            ambiguous_segments=_concat(list(self._ambiguous.values()), (0, 2),
+            ambiguous_segments=_concat([s for _, s in ambiguous], (0, 2),
                                        np.float64))
       detection = compute(
           gt_video_ids, gt_segments, gt_classes, video_ids,
@@ -272,7 +280,7 @@ class TemporalDetectionEvaluator(object):
     recall_at_an, curve = None, None
     if self._evaluate_proposals:
       video_ids, segments, scores = [], [], []
-      for video_id, (s, sc) in self._proposals.items():
+      for video_id, (s, sc) in _by_video_id(self._proposals):
         video_ids.extend([video_id] * s.shape[0])
         segments.append(s)
         scores.append(sc)
@@ -480,6 +488,11 @@ def evaluator_from_eval_config(eval_config, categories):
       evaluate_proposals=PROPOSAL_METRICS in metrics_set,
       include_metrics_per_category=eval_config.include_metrics_per_category,
       protocol=eval_pb2.EvalConfig.Protocol.Name(eval_config.protocol).lower())
+
+
+def _by_video_id(per_video):
+  """(video id, value) pairs of a per-video dict in video-id order."""
+  return sorted(per_video.items(), key=lambda item: item[0])
 
 
 def _decode(video_id):

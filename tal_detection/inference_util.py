@@ -1,0 +1,154 @@
+"""What tools/infer.py does with an exported SavedModel, as library functions.
+
+An export folder (exporter.py) holds the numbered SavedModel versions and,
+beside them, pipeline.config (streams and widths), label_map.pbtxt and
+time_base.json (the time base the model was trained on). These functions read
+those, find the feature files, give each video its frame rate the way the
+converter does (the annotation json's "fps" when it has one), run the
+serving signature and turn its outputs into ActivityNet results entries.
+
+Results keep the model's float32 values exactly (a Python float holds any
+float32): rounding them would move tIoUs across thresholds and tie scores the
+model keeps apart, so tools/evaluate_detections.py would no longer give the
+Estimator's own evaluation of the same checkpoint.
+"""
+import glob
+import os
+
+import tensorflow as tf
+
+from tal_detection import exporter
+from tal_detection.dataset_tools import annotation_util
+from tal_detection.dataset_tools import feature_util
+from tal_detection.utils import config_util
+
+# The exporter's input names: features_<stream>.
+FEATURE_INPUT_PREFIX = 'features_'
+
+
+def exported_streams(export_dir):
+  """[(stream name, feature dim)] in config order, from the exported config.
+
+  The order matters: with the concat layout it says which columns of the .npy
+  file belong to which stream.
+  """
+  path = os.path.join(export_dir, 'pipeline.config')
+  if not os.path.exists(path):
+    raise ValueError('--saved_model_dir: no pipeline.config beside the '
+                     'SavedModel in %s (export with '
+                     'tools/export_saved_model.py)' % export_dir)
+  return config_util.get_stream_specs(
+      config_util.read_pipeline_config(path).model)
+
+
+def video_files(features, layout, stream_names):
+  """{video id: features_dir} for a .npy file or a folder, in video-id order."""
+  if os.path.isfile(features):
+    if not features.endswith('.npy'):
+      raise ValueError('--features: %s is not a .npy file' % features)
+    video_id = os.path.splitext(os.path.basename(features))[0]
+    directory = os.path.dirname(features)
+    if layout == feature_util.SEPARATE:
+      directory = os.path.dirname(directory)
+    return {video_id: directory}
+  if not os.path.isdir(features):
+    raise ValueError('--features: %s does not exist' % features)
+  probe = features if layout == feature_util.CONCAT else os.path.join(
+      features, stream_names[0])
+  ids = sorted(os.path.splitext(os.path.basename(p))[0]
+               for p in glob.glob(os.path.join(probe, '*.npy')))
+  if not ids:
+    raise ValueError('--features: no .npy files in %s' % probe)
+  return {video_id: features for video_id in ids}
+
+
+def resolve_time_base(export_dir, fps=None, stride_frames=None,
+                      window_frames=None):
+  """(fps, stride_frames, window_frames, source): given values over the export's.
+
+  Raises:
+    ValueError: when a value is neither given nor stored with the export, or
+      is not positive.
+  """
+  given = {'fps': fps, 'stride_frames': stride_frames,
+           'window_frames': window_frames}
+  stored = exporter.read_time_base(export_dir) or {}
+  values = []
+  for key in exporter.TIME_BASE_KEYS:
+    value = given[key] if given[key] is not None else stored.get(key)
+    if value is None:
+      raise ValueError(
+          '--%s: not given and the export %s has no %s (exported before time '
+          'bases were stored, or from unreadable records); give --fps, '
+          '--stride_frames and --window_frames' % (
+              key, export_dir, exporter.TIME_BASE_FILE))
+    if not value > 0:
+      raise ValueError('--%s: must be positive, got %g' % (key, value))
+    values.append(float(value))
+  flagged = [k for k in exporter.TIME_BASE_KEYS if given[k] is not None]
+  if not flagged:
+    source = stored.get('source', exporter.TIME_BASE_FILE)
+  elif len(flagged) == len(exporter.TIME_BASE_KEYS):
+    source = 'flags'
+  else:
+    source = '%s; %s from flags' % (stored.get('source'), ', '.join(flagged))
+  return tuple(values) + (source,)
+
+
+def annotations_by_video(path, flag):
+  """{video id: VideoAnnotation} of every video of a "database" json."""
+  try:
+    videos, _, _ = annotation_util.read_activitynet_json(path)
+  except OSError as e:
+    raise ValueError('--%s: %s: %s' % (flag, path, e.strerror or e)) from None
+  return {video.video_id: video for video in videos}
+
+
+def video_fps(video_id, annotations, default_fps):
+  """A video's frame rate as the converter reads it: its json "fps", else the
+  default (the converter's --fps; here --fps or the export's time base)."""
+  entry = annotations.get(video_id)
+  if entry is not None and entry.fps is not None:
+    return entry.fps
+  return default_fps
+
+
+def run_video(signature, streams, features, fps, stride_frames, window_frames):
+  """Detections of one video: list of (start s, end s, class id, score).
+
+  The time parameters go in as float32, as the records give them to the
+  Estimator, so both convert steps to seconds with the same numbers.
+  """
+  num_steps = next(iter(features.values())).shape[0]
+  inputs = {FEATURE_INPUT_PREFIX + name: tf.constant(features[name][None])
+            for name, _ in streams}
+  inputs['num_steps'] = tf.constant([num_steps], tf.int32)
+  inputs['fps'] = tf.constant([fps], tf.float32)
+  inputs['stride_frames'] = tf.constant([stride_frames], tf.float32)
+  inputs['offset_frames'] = tf.constant([window_frames / 2.0], tf.float32)
+  outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
+  count = int(outputs['num_detections'][0])
+  return [(float(s), float(e), int(c), float(p)) for (s, e), c, p in zip(
+      outputs['detection_segments'][0][:count],
+      outputs['detection_classes'][0][:count],
+      outputs['detection_scores'][0][:count])]
+
+
+def results_entries(detections, class_names):
+  """ActivityNet results entries of (start, end, class id, score) detections.
+
+  Values are written unrounded (see the module docstring); a class id without
+  a name is written as its number.
+  """
+  return [{'label': class_names.get(c, str(c)), 'score': p, 'segment': [s, e]}
+          for s, e, c, p in detections]
+
+
+def timeline_duration(num_steps, stride_frames, window_frames, fps,
+                      *annotation_entries):
+  """Seconds a timeline picture spans: a json's duration, else the frames the
+  feature windows cover."""
+  for entry in annotation_entries:
+    if entry is not None and entry.duration:
+      return entry.duration
+  return ((num_steps - 1) * stride_frames + window_frames) / fps
