@@ -274,3 +274,316 @@ def test_activitynet_profile_statistics_and_label_map(tmp_path):
                        profile='activitynet')
   with pytest.raises(ValueError, match='profile must be one of'):
     synthetic.generate(str(tmp_path / 'x'), profile='kinetics')
+
+
+# --- Profile thumos14_hard ---------------------------------------------------
+
+HARD = synthetic.HARD_PROFILE
+
+
+def _real_clipped(entry):
+  """The real segments as the converter keeps them, computed by hand here."""
+  duration = entry['duration']
+  return [(a['label'], a['segment'][0], min(a['segment'][1], duration))
+          for a in entry['annotations'] if a['segment'][0] < duration]
+
+
+def test_hard_profile_selects_the_real_subsets():
+  real = synthetic.load_thumos14_groundtruth()
+  chosen = synthetic.select_hard_videos(real)
+  assert len(chosen['train']) == 200 and len(chosen['test']) == 212
+  assert all(real[v]['subset'] == 'Validation' for v in chosen['train'])
+  assert all(real[v]['subset'] == 'Test' for v in chosen['test'])
+  assert chosen['train'] == sorted(chosen['train'])
+  small = synthetic.select_hard_videos(real, 3, 2)
+  assert small == {'train': chosen['train'][:3], 'test': chosen['test'][:2]}
+  # 6365 real instances, 30 start after their video's end and are dropped.
+  kept = [synthetic.clip_segments(e['duration'], e['annotations'])
+          for e in real.values()]
+  assert sum(map(len, kept)) == 6365 - 30
+  assert max(map(len, kept)) == 218
+  assert {round(e['fps'], 2) for e in real.values()} == {24.0, 25.0, 29.97,
+                                                         30.0}
+  with pytest.raises(ValueError, match='has 212 Test videos, asked for 213'):
+    synthetic.select_hard_videos(real, 1, 213)
+
+
+def test_clip_segments_by_hand():
+  annotations = [{'label': 'A', 'segment': [1.0, 2.0]},
+                 {'label': 'B', 'segment': [9.0, 12.5]},  # Clipped at 10.
+                 {'label': 'A', 'segment': [10.0, 11.0]},  # Starts at end.
+                 {'label': 'B', 'segment': [-1.0, 0.5]}]  # Clipped at 0.
+  assert synthetic.clip_segments(10.0, annotations) == [
+      ('A', 1.0, 2.0), ('B', 9.0, 10.0), ('B', 0.0, 0.5)]
+
+
+def test_hard_ground_truth_is_the_real_clipped_times(tmp_path):
+  out = str(tmp_path / 'hard')
+  counts = synthetic.generate(out, num_train=4, num_test=3, stream_dim=4,
+                              profile=HARD)
+  real = synthetic.load_thumos14_groundtruth()
+  chosen = synthetic.select_hard_videos(real, 4, 3)
+  with open(os.path.join(out, 'annotations.json')) as f:
+    data = json.load(f)
+  assert data['version'] == 'synthetic-thumos14-hard-v1'
+  database = data['database']
+  assert sorted(database) == sorted(chosen['train'] + chosen['test'])
+  labels = sorted({a['label'] for e in real.values()
+                   for a in e['annotations']})
+  assert len(labels) == 20 and data['feature_info']['classes'] == labels
+  for subset in ('train', 'test'):
+    assert counts[subset]['videos'] == len(chosen[subset])
+    instances = 0
+    for video_id in chosen[subset]:
+      entry, source = database[video_id], real[video_id]
+      assert entry['subset'] == subset
+      assert entry['duration'] == source['duration']
+      assert entry['fps'] == source['fps']
+      assert [(a['label'], a['segment'][0], a['segment'][1])
+              for a in entry['annotations']] == _real_clipped(source)
+      assert all(a['label_id'] == labels.index(a['label'])
+                 for a in entry['annotations'])
+      instances += len(entry['annotations'])
+      features = np.load(os.path.join(out, 'features', video_id + '.npy'))
+      assert features.shape == (feature_util.expected_num_steps(
+          entry['duration'], entry['fps'], 48, 48), 8)
+    assert counts[subset]['instances'] == instances
+  from tal_detection.utils import label_map_util
+  assert label_map_util.get_label_map_dict(
+      os.path.join(out, 'label_map.pbtxt')) == {
+          name: i + 1 for i, name in enumerate(labels)}
+
+
+def test_hard_profile_is_reproducible_and_prefix_stable(tmp_path):
+  kwargs = dict(num_train=2, num_test=1, stream_dim=4, profile=HARD, seed=5)
+  synthetic.generate(str(tmp_path / 'a'), **kwargs)
+  synthetic.generate(str(tmp_path / 'b'), **kwargs)
+  synthetic.generate(str(tmp_path / 'c'), **dict(kwargs, seed=6))
+  synthetic.generate(str(tmp_path / 'd'), **dict(kwargs, num_train=3))
+  files = util.listing(str(tmp_path / 'a'))
+  assert files == util.listing(str(tmp_path / 'b'))
+  for name in files:
+    with open(tmp_path / 'a' / name, 'rb') as fa, open(
+        tmp_path / 'b' / name, 'rb') as fb:
+      assert fa.read() == fb.read(), name
+  for name in files:
+    if name.endswith('.npy'):
+      a = np.load(tmp_path / 'a' / name)
+      assert not np.array_equal(a, np.load(tmp_path / 'c' / name))
+      # A video's features do not depend on how many others are written.
+      np.testing.assert_array_equal(a, np.load(tmp_path / 'd' / name))
+
+
+def test_hard_actionformer_rate_layout(tmp_path):
+  out = str(tmp_path / 'af')
+  synthetic.generate(out, num_train=1, num_test=1, stream_dim=6,
+                     profile=HARD, feature_rate='actionformer')
+  with open(os.path.join(out, 'annotations.json')) as f:
+    data = json.load(f)
+  info = data['feature_info']
+  assert (info['stride_frames'], info['window_frames']) == (4, 16)
+  for video_id, entry in data['database'].items():
+    features = np.load(os.path.join(out, 'features', video_id + '.npy'))
+    # T ~ frames / 4: 7.5 features/s at 30 fps.
+    assert features.shape == (feature_util.expected_num_steps(
+        entry['duration'], entry['fps'], 4, 16), 12)
+    assert abs(features.shape[0] - entry['duration'] * entry['fps'] / 4) < 4
+
+
+def test_hard_profile_bad_arguments(tmp_path):
+  out = str(tmp_path / 'x')
+  with pytest.raises(ValueError, match='num_classes / class_names'):
+    synthetic.generate(out, profile=HARD, num_classes=5)
+  with pytest.raises(ValueError, match='duration_scale is not allowed'):
+    synthetic.generate(out, profile=HARD, duration_scale=1.0)
+  with pytest.raises(ValueError, match='feature_rate must be one of'):
+    synthetic.generate(out, profile=HARD, feature_rate='fast')
+  with pytest.raises(ValueError, match='unknown thumos14_hard parameters'):
+    synthetic.generate(out, profile=HARD, hard_params={'snr': 1})
+  with pytest.raises(ValueError, match='for profile thumos14_hard only'):
+    synthetic.generate(out, feature_rate='paper')
+  assert not os.path.exists(out)
+
+
+def _hard_video(seed, segments, dim, **overrides):
+  rng = np.random.default_rng(seed)
+  prototypes = synthetic.make_phase_prototypes(
+      np.random.default_rng(1), ['Diving', 'CliffDiving', 'Billiards'], dim,
+      0.3, 0.5)
+  return synthetic.generate_thumos14_hard_video(
+      rng, 600.0, 30.0, segments, prototypes, [0], **overrides)
+
+
+def test_hard_noise_statistics_match_the_claims():
+  clean = dict(scene_std=0.0, shot_std=0.0, distractor_seconds=1e9)
+  rgb, flow = _hard_video(0, [], 64, **clean)
+  assert rgb.shape == (375, 64)  # 600 s at 30 fps, 48-frame steps.
+  rho = np.exp(-(4 / 30.0) / 1.5)
+  _, lag1 = synthetic.block_mean_noise_statistics(rho, 12)
+  for features in (rgb, flow):
+    assert features.std() == pytest.approx(1.0, rel=0.05)
+    centred = features - features.mean(axis=0)
+    measured = np.mean(centred[1:] * centred[:-1]) / np.mean(centred**2)
+    assert measured == pytest.approx(lag1, abs=0.05)
+  assert 0.4 < lag1 < 0.6
+  # Window-mean statistics by hand: n = 2, rho = 0.5: variance (2 + 2 rho) / 4,
+  # lag-1 covariance (rho^1 + 2 rho^2 + rho^3) / 4.
+  variance, correlation = synthetic.block_mean_noise_statistics(0.5, 2)
+  assert variance == pytest.approx(0.75)
+  assert correlation == pytest.approx((0.5 + 0.5 + 0.125) / 4 / 0.75)
+  # Scene and shots add their variance.
+  rgb, _ = _hard_video(0, [], 64, distractor_seconds=1e9)
+  assert rgb.var() == pytest.approx(1.0 + 0.25 + 0.25, rel=0.15)
+
+
+@pytest.mark.parametrize('dim', [16, 256])
+def test_hard_evidence_has_the_claimed_snr_and_stays_inside(dim):
+  clean = dict(amplitude_sigma=0.0, instance_jitter=0.0,
+               edge_level_range=(1.0, 1.0), distractor_seconds=1e9,
+               flow_modulation=0.0)
+  segment = (0, 100.0, 160.0)
+  with_action = _hard_video(3, [segment], dim, **clean)
+  without = _hard_video(3, [], dim, **clean)
+  starts = np.arange(with_action[0].shape[0]) * 1.6
+  inside = (starts >= 100.0) & (starts + 1.6 <= 160.0)
+  outside = (starts + 1.6 <= 100.0) | (starts >= 160.0)
+  for a, b in zip(with_action, without):
+    evidence = a - b  # Same noise: the difference is the evidence alone.
+    assert np.all(evidence[outside] == 0.0)
+    energy = np.sum(evidence[inside]**2, axis=1)
+    # Squared norm 6 noise variances whatever D (cross-fades dip a little).
+    assert np.mean(energy) == pytest.approx(6.0, rel=0.2)
+    assert np.sqrt(np.mean(evidence[inside]**2)) < 0.7  # Per value: weak.
+
+
+def test_hard_prototypes_share_evidence_within_confusable_groups():
+  rgb, flow = synthetic.make_phase_prototypes(
+      np.random.default_rng(0), ['CliffDiving', 'Diving', 'Billiards'], 20000,
+      0.3, 0.5)
+  def cosine(a, b):
+    return a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+  for prototypes in (rgb, flow):
+    # Generic 0.3 + shared 0.7 * 0.5 within the group; generic only across.
+    assert cosine(prototypes[0, 1], prototypes[1, 1]) == pytest.approx(
+        0.65, abs=0.03)
+    assert cosine(prototypes[0, 1], prototypes[2, 1]) == pytest.approx(
+        0.3, abs=0.03)
+    assert cosine(prototypes[0, 0], prototypes[0, 1]) == pytest.approx(
+        0.0, abs=0.03)
+    np.testing.assert_allclose(np.mean(prototypes**2, axis=2), 1.0, rtol=1e-6)
+
+
+def _load_dataset(directory):
+  with open(os.path.join(directory, 'annotations.json')) as f:
+    data = json.load(f)
+  info = data['feature_info']
+  videos = []
+  for video_id, entry in sorted(data['database'].items()):
+    features = np.load(os.path.join(directory, 'features', video_id + '.npy'))
+    starts = np.arange(len(features)) * info['stride_frames'] / entry['fps']
+    videos.append((entry['subset'], features, starts,
+                   starts + info['window_frames'] / entry['fps'],
+                   [a['segment'] for a in entry['annotations']],
+                   entry['duration']))
+  return videos
+
+
+def _region_samples(videos, subset, rng, region):
+  """Mean features of each action's region and of a background control.
+
+  region 'context': the steps within s/2 before the start and after the end
+  (s = the action's length) that overlap no action; 'inside': the steps
+  inside. The control is the same region of an equally long interval placed
+  at random where it and its surroundings hold no action.
+  """
+  positives, negatives = [], []
+  for video_subset, features, starts, ends, segments, duration in videos:
+    if video_subset != subset:
+      continue
+    busy = np.zeros(len(starts), bool)
+    for s, e in segments:
+      busy |= (ends > s) & (starts < e)
+
+    def mean(s, e):
+      half = 0.5 * (e - s)
+      if region == 'context':
+        mask = (((starts >= s - half) & (ends <= s)) |
+                ((starts >= e) & (ends <= e + half))) & ~busy
+      else:
+        mask = (starts >= s) & (ends <= e)
+      return features[mask].mean(axis=0) if mask.any() else None
+
+    for s, e in segments:
+      positive = mean(s, e)
+      if positive is None:
+        continue
+      length = e - s
+      for _ in range(50):
+        a = rng.uniform(0.0, max(duration - length, 1e-6))
+        if ((ends > a - length / 2) & (starts < a + 1.5 * length) &
+            busy).any():
+          continue
+        negative = mean(a, a + length)
+        if negative is not None:
+          positives.append(positive)
+          negatives.append(negative)
+          break
+  return np.array(positives), np.array(negatives)
+
+
+def _auc(positive_scores, negative_scores):
+  ranks = np.concatenate([positive_scores, negative_scores]).argsort(
+  ).argsort() + 1.0
+  n = len(positive_scores)
+  return (ranks[:n].sum() - n * (n + 1) / 2) / (n * len(negative_scores))
+
+
+def _linear_auc(videos, region):
+  """Test AUC of a Fisher discriminant fitted on the train videos."""
+  rng = np.random.default_rng(0)
+  positives, negatives = _region_samples(videos, 'train', rng, region)
+  test_positives, test_negatives = _region_samples(videos, 'test', rng, region)
+  assert len(positives) >= 80 and len(test_positives) >= 80
+  scatter = np.cov(np.concatenate([positives - positives.mean(axis=0),
+                                   negatives - negatives.mean(axis=0)]).T)
+  weights = np.linalg.solve(scatter + 1e-3 * np.eye(len(scatter)),
+                            positives.mean(axis=0) - negatives.mean(axis=0))
+  return _auc(test_positives @ weights, test_negatives @ weights)
+
+
+def test_hard_profile_has_no_context_shortcut(tmp_path):
+  hard = str(tmp_path / 'hard')
+  synthetic.generate(hard, num_train=60, num_test=60, stream_dim=16,
+                     profile=HARD)
+  videos = _load_dataset(hard)
+  # The surroundings of actions look like any background...
+  assert 0.4 <= _linear_auc(videos, 'context') <= 0.6
+  # ... while the same discriminant finds the actions themselves.
+  assert _linear_auc(videos, 'inside') > 0.7
+  # The check has power: the thumos14 profile's before/after cues show.
+  easy = str(tmp_path / 'easy')
+  synthetic.generate(easy, num_train=60, num_test=60, stream_dim=16)
+  assert _linear_auc(_load_dataset(easy), 'context') > 0.75
+
+
+def test_tool_writes_the_hard_profile_and_checks_its_flags(tmp_path):
+  out = tmp_path / 'hard'
+  result = subprocess.run(
+      [sys.executable, TOOL, '--output_dir=%s' % out, '--profile=' + HARD,
+       '--num_train=1', '--num_test=1', '--stream_dim=4',
+       '--feature_rate=actionformer', '--signal_to_noise=12'],
+      capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr
+  assert '--stride_frames=4 --window_frames=16' in result.stderr
+  with open(out / 'annotations.json') as f:
+    info = json.load(f)['feature_info']
+  assert info['parameters']['signal_to_noise'] == 12.0
+  assert info['feature_rate'] == 'actionformer'
+  result = subprocess.run(
+      [sys.executable, TOOL, '--output_dir=%s' % (tmp_path / 'x'),
+       '--signal_to_noise=12'], capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      'make_synthetic_dataset: error: --signal_to_noise is for '
+      '--profile=thumos14_hard')
+  assert not os.path.exists(tmp_path / 'x')

@@ -101,11 +101,18 @@ BLOCKS = {
     # python tools/benchmark_evaluator.py (results/evaluator_benchmark.json)
     'evaluator_benchmark': _evaluator_benchmark,
     'protocol_comparison': _protocol_comparison,
+    # python tools/benchmark_training.py --baseline_worktree=DIR
+    # (results/training_benchmark.md)
+    'training_benchmark': _table('training_benchmark.md', 0),
     # python tools/run_ablations.py --stream=both (results/ablation_results.md)
     'ablation_table1': _table('ablation_results.md', 0),
     'ablation_table2': _table('ablation_results.md', 1),
     'ablation_table3': _table('ablation_results.md', 2),
     'ablation_table4': _table('ablation_results.md', 3),
+    # bash tools/run_training_curves.sh (tools/summarize_training_curve.py
+    # writes results/training_curve_thumos14_hard.md)
+    'training_curve_thumos14_hard':
+        lambda d: _whole_file(d, 'training_curve_thumos14_hard.md'),
 }
 
 
