@@ -16,6 +16,16 @@ from setuptools.command.build_py import build_py
 from setuptools.command.develop import develop
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+# TensorFlow is an extra, not a requirement: the CPU wheel and the CUDA one are
+# different distributions that both install the `tensorflow` module, so
+# requiring either would clash with the other. One version line for both
+# (2.15.0's `and-cuda` extra also required tensorrt 8.6.1; 2.15.1 dropped it).
+TENSORFLOW_VERSION = '>=2.15.1,<2.16'
+TENSORFLOW_EXTRAS = {
+    'cpu': ['tensorflow-cpu' + TENSORFLOW_VERSION],
+    'gpu': ['tensorflow[and-cuda]' + TENSORFLOW_VERSION],
+}
 PROTO_SRC = os.path.join(HERE, 'protos')
 PROTO_DST = os.path.join(HERE, 'tal_detection', 'protos')
 
@@ -98,14 +108,14 @@ setup(
     packages=find_packages(include=['tal_detection', 'tal_detection.*']),
     package_data={'tal_detection': ['data/*']},
     install_requires=[
-        'tensorflow-cpu>=2.13,<2.16',
         'tf-slim==1.1.0',
         'protobuf>=4.21,<5',
         'numpy<2',
         'absl-py>=1.0',
         'matplotlib>=3.5',
     ],
-    extras_require={'test': ['pytest>=7']},
+    # pip install ".[cpu]" or ".[gpu]" (exactly one), plus ",test" for pytest.
+    extras_require=dict(TENSORFLOW_EXTRAS, test=['pytest>=7']),
     cmdclass={
         'build_protos': BuildProtos,
         'build_py': BuildPyWithProtos,

@@ -17,6 +17,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from tal_detection import best_checkpoint
 from tal_detection import inputs
 from tal_detection.builders import model_builder
 from tal_detection.dataset_tools import anchor_coverage
@@ -24,9 +25,12 @@ from tal_detection.builders import optimizer_builder
 from tal_detection.core import standard_fields as fields
 from tal_detection.metrics import eval_images
 from tal_detection.metrics import temporal_detection_evaluator
+from tal_detection.protos import train_pb2
 from tal_detection.utils import config_util
+from tal_detection.utils import distribution_util
 from tal_detection.utils import label_map_util
 from tal_detection.utils import model_dir_util
+from tal_detection.utils import precision_util
 from tal_detection.utils import progress_util
 from tal_detection.utils import time_util
 
@@ -139,12 +143,17 @@ def _train_op(total_loss, train_config, global_step):
   if not trainable:
     raise ValueError('train_config: freeze_variables / '
                      'update_trainable_variables leave nothing to train')
+  # float16 gradients underflow: they are taken of a dynamically scaled loss,
+  # and steps whose gradients overflow are skipped (precision_util).
+  optimizer = precision_util.loss_scale_optimizer(optimizer,
+                                                  train_config.precision)
   grads_and_vars = optimizer.compute_gradients(total_loss, var_list=trainable)
   grads_and_vars = [(g, v) for g, v in grads_and_vars if g is not None]
   if train_config.gradient_clipping_by_norm > 0:
     grads, variables = zip(*grads_and_vars)
-    grads, _ = tf.clip_by_global_norm(grads,
-                                      train_config.gradient_clipping_by_norm)
+    # The whole step's gradient, also when replicas each hold a share.
+    grads = distribution_util.clip_by_global_norm(
+        grads, train_config.gradient_clipping_by_norm)
     grads_and_vars = list(zip(grads, variables))
   update_ops = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)
   with tf.control_dependencies(update_ops):
@@ -196,7 +205,16 @@ def create_model_fn(detection_model_fn, configs, label_map_path=None):
     detection_model = detection_model_fn(is_training=is_training)
     if mode != tf.estimator.ModeKeys.PREDICT:
       provide_groundtruth(detection_model, labels, num_classes)
-    prediction_dict, detections = build_detections(detection_model, features)
+    # Mixed precision trains only: the layers compute in the lower precision
+    # on float32 weights (precision_util); eval and export stay float32.
+    precision = (train_config.precision if is_training else
+                 train_pb2.TrainConfig.FLOAT32)
+    with precision_util.compute_scope(precision):
+      prediction_dict, detections = build_detections(
+          detection_model, precision_util.cast_stream_features(
+              features, [fields.InputDataFields.features_key(name)
+                         for name in detection_model.stream_names],
+              precision))
 
     if mode == tf.estimator.ModeKeys.PREDICT:
       outputs = export_outputs_dict(detections)
@@ -232,7 +250,11 @@ def create_model_fn(detection_model_fn, configs, label_map_path=None):
       scaffold = tf.compat.v1.train.Scaffold()
       # The graph in the events files once per model_dir, not four times per
       # (re)start (model_dir_util.training_chief_hooks).
-      chief_hooks = (model_dir_util.training_chief_hooks(config, scaffold)
+      # Under train_distribute the Estimator combines the replicas' scaffolds
+      # into a new one and never finalizes these, so the checkpoint hook
+      # takes the Estimator's saver (the SAVERS collection) instead.
+      chief_hooks = (model_dir_util.training_chief_hooks(
+          config, None if tf.distribute.has_strategy() else scaffold)
                      if config is not None else [])
       return tf.estimator.EstimatorSpec(
           mode, loss=total_loss, train_op=train_op, training_hooks=hooks,
@@ -255,7 +277,7 @@ def create_model_fn(detection_model_fn, configs, label_map_path=None):
         evaluation_hooks=(model_dir_util.evaluation_hooks(config)
                           if config is not None else None))
 
-  return model_fn
+  return distribution_util.without_autograph(model_fn)
 
 
 def export_outputs_dict(detections):
@@ -286,9 +308,10 @@ def eval_dict_from(features, labels, detections):
       # Lets the eval timelines span the whole video.
       data.duration: features[data.duration],
       data.groundtruth_segments_seconds:
-          labels[data.groundtruth_segments_seconds],
-      data.groundtruth_classes: labels[data.groundtruth_classes],
-      data.num_groundtruth_segments: labels[data.num_groundtruth_segments],
+          labels[data.evaluation_groundtruth_segments_seconds],
+      data.groundtruth_classes: labels[data.evaluation_groundtruth_classes],
+      data.num_groundtruth_segments:
+          labels[data.num_evaluation_groundtruth_segments],
       result.detection_segments_seconds:
           detections[result.detection_segments_seconds],
       result.detection_scores: detections[result.detection_scores],
@@ -339,10 +362,16 @@ def write_metrics_json(metrics, model_dir, step):
   return path
 
 
-def create_run_config(model_dir, train_config):
-  """RunConfig from the train config; TF_CONFIG (if set) names the cluster."""
+def create_run_config(model_dir, train_config, num_gpus=None):
+  """RunConfig from the train config; TF_CONFIG (if set) names the cluster.
+
+  train_config.num_replicas (or num_gpus, --num_gpus, overriding it) > 1
+  trains data-parallel through train_distribute (distribution_util).
+  """
+  plan = distribution_util.plan_from_config(train_config, num_gpus=num_gpus)
   return tf.estimator.RunConfig(
       model_dir=model_dir,
+      train_distribute=distribution_util.train_distribute(plan),
       tf_random_seed=train_config.random_seed or None,
       save_checkpoints_steps=train_config.save_checkpoints_steps,
       save_summary_steps=train_config.save_summary_steps,
@@ -391,7 +420,8 @@ def create_estimator_and_inputs(model_dir,
                                 eval_input_path=None,
                                 label_map_path=None,
                                 config_override_files=(),
-                                eval_only=False):
+                                eval_only=False,
+                                num_gpus=None):
   """Estimator, input functions and step count from a pipeline config.
 
   Validates the effective config (one error line on a bad one) and saves it as
@@ -406,6 +436,7 @@ def create_estimator_and_inputs(model_dir,
     config_override_files: fragment files merged over the base first
       (--config_override_file, e.g. an ablation).
     eval_only: only evaluation will run (the train records are not read).
+    num_gpus: overrides train_config.num_replicas (--num_gpus) when not None.
 
   Every input is checked (check_inputs) before model_dir is touched.
 
@@ -417,6 +448,9 @@ def create_estimator_and_inputs(model_dir,
       override_files=config_override_files, num_train_steps=train_steps,
       train_input_path=train_input_path, eval_input_path=eval_input_path,
       label_map_path=label_map_path)
+  if num_gpus is not None:
+    # The saved pipeline.config then says how the model was trained.
+    pipeline.train_config.num_replicas = num_gpus
   configs = config_util.create_configs_from_pipeline_proto(pipeline)
   check_inputs(pipeline, model_dir, eval_only=eval_only)
   if not eval_only:
@@ -426,7 +460,8 @@ def create_estimator_and_inputs(model_dir,
     (logging.warning if warn else logging.info)('%s', verdict)
   # 0 trains forever (Estimator max_steps None).
   train_steps = configs['train_config'].num_steps or None
-  run_config = create_run_config(model_dir, configs['train_config'])
+  run_config = create_run_config(model_dir, configs['train_config'],
+                                 num_gpus=num_gpus)
   detection_model_fn = functools.partial(model_builder.build,
                                          model_config=configs['model'])
   model_fn = create_model_fn(detection_model_fn, configs)
@@ -440,9 +475,12 @@ def create_estimator_and_inputs(model_dir,
     config_util.save_pipeline_config(pipeline, model_dir)
   return {
       'estimator': estimator,
-      'train_input_fn': inputs.create_train_input_fn(
-          configs['train_config'], configs['train_input_config'],
-          configs['model']),
+      # batch_size is the global batch; each replica reads its share.
+      'train_input_fn': distribution_util.per_replica_input_fn(
+          inputs.create_train_input_fn(
+              configs['train_config'], configs['train_input_config'],
+              configs['model']),
+          configs['train_config'].batch_size),
       'eval_input_fn': inputs.create_eval_input_fn(
           configs['eval_config'], configs['eval_input_config'],
           configs['model']),
@@ -474,7 +512,12 @@ class MetricsJsonExporter(tf.estimator.Exporter):
 
 def create_train_and_eval_specs(train_input_fn, eval_input_fn, train_steps,
                                 eval_config, model_dir):
-  """TrainSpec and EvalSpec for tf.estimator.train_and_evaluate."""
+  """TrainSpec and EvalSpec for tf.estimator.train_and_evaluate.
+
+  After every evaluation the EvalSpec's exporters write the metrics json and
+  keep the best checkpoint by eval_config.best_checkpoint_metric in
+  <model_dir>/best/ (best_checkpoint.py).
+  """
   train_spec = tf.estimator.TrainSpec(input_fn=train_input_fn,
                                       max_steps=train_steps)
   # No name: the Estimator then writes its eval summaries to <model_dir>/eval,
@@ -483,5 +526,7 @@ def create_train_and_eval_specs(train_input_fn, eval_input_fn, train_steps,
       name=None, input_fn=eval_input_fn,
       steps=eval_config.num_examples // max(1, eval_config.batch_size) or None,
       start_delay_secs=0, throttle_secs=eval_config.eval_interval_secs,
-      exporters=[MetricsJsonExporter(model_dir)])
+      exporters=[MetricsJsonExporter(model_dir),
+                 best_checkpoint.BestCheckpointExporter(model_dir,
+                                                        eval_config)])
   return train_spec, eval_spec

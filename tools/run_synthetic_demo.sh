@@ -43,7 +43,7 @@ else
 fi
 install_start=$(date +%s)
 echo "== 0/6 install into $VENV (log: $VENV/install.log)"
-{ "$VENV/bin/pip" install --upgrade pip && "$VENV/bin/pip" install -e ".[test]"; } \
+{ "$VENV/bin/pip" install --upgrade pip && "$VENV/bin/pip" install -e ".[cpu,test]"; } \
   > "$VENV/install.log" 2>&1 || { tail -n 20 "$VENV/install.log"; exit 1; }
 PY="$VENV/bin/python"
 export TF_CPP_MIN_LOG_LEVEL=2

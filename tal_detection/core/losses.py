@@ -34,10 +34,11 @@ class Loss(abc.ABC):
       A float tensor [B, N]: the loss of each element times its weight.
     """
     with tf.name_scope(scope or type(self).__name__):
-      prediction_tensor = tf.convert_to_tensor(prediction_tensor)
-      target_tensor = tf.convert_to_tensor(target_tensor,
-                                           dtype=prediction_tensor.dtype)
-      weights = tf.convert_to_tensor(weights, dtype=prediction_tensor.dtype)
+      # Losses are float32 even when the layers compute in bfloat16 / float16
+      # (mixed-precision training): the sums and logs need its range.
+      prediction_tensor = tf.cast(prediction_tensor, tf.float32)
+      target_tensor = tf.cast(target_tensor, tf.float32)
+      weights = tf.cast(weights, tf.float32)
       if ignore_nan_targets:
         target_tensor = tf.where(tf.math.is_nan(target_tensor),
                                  prediction_tensor, target_tensor)
