@@ -524,7 +524,10 @@ def create_train_and_eval_specs(train_input_fn, eval_input_fn, train_steps,
   # beside the metrics_<step>.json files (a name would add eval_<name>/).
   eval_spec = tf.estimator.EvalSpec(
       name=None, input_fn=eval_input_fn,
-      steps=eval_config.num_examples // max(1, eval_config.batch_size) or None,
+      # Enough batches for num_examples videos, the last one possibly partial
+      # (floor division would leave the last videos out); 0: every video.
+      steps=-(-eval_config.num_examples // max(1, eval_config.batch_size))
+      or None,
       start_delay_secs=0, throttle_secs=eval_config.eval_interval_secs,
       exporters=[MetricsJsonExporter(model_dir),
                  best_checkpoint.BestCheckpointExporter(model_dir,

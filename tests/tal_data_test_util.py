@@ -23,8 +23,9 @@ STREAM_DIMS = (5, 3)
 
 # A few real THUMOS'14 entries (Validation + Test; durations, fps and segments
 # as in thumos14.json, some segments left out). video_validation_0000364's
-# real segments [113.6, 117.3] and [120.5, 127.0] start after its end
-# (skipped); [107.1, 117.3] is made up to reach past the end (clipped).
+# real segments [113.6, 117.3] and [120.5, 127.0] start after its end and
+# [107.1, 117.3] is made up to reach past it (the converter keeps all three
+# as annotated; training sees only their part inside the features).
 DATABASE = {
     'video_validation_0000151': {
         'subset': 'Validation', 'duration': 33.57, 'fps': 30.0,

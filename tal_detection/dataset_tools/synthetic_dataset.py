@@ -478,7 +478,9 @@ def clip_segments(duration, annotations):
   """[(label, start, end)] of the segments fitted to [0, duration].
 
   Segments lying wholly outside the video are dropped, the others clipped
-  to it: the generated features cover [0, duration] only.
+  to it: the generated features cover [0, duration] only, and the generated
+  json is the ground truth (the converter keeps segments as annotated, so an
+  unclipped json would give the evaluation instances no feature covers).
   """
   kept = []
   for annotation in annotations:
