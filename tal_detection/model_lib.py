@@ -205,16 +205,16 @@ def create_model_fn(detection_model_fn, configs, label_map_path=None):
     detection_model = detection_model_fn(is_training=is_training)
     if mode != tf.estimator.ModeKeys.PREDICT:
       provide_groundtruth(detection_model, labels, num_classes)
-    # Mixed precision trains only: the layers compute in the lower precision
-    # on float32 weights (precision_util); eval and export stay float32.
+    # Mixed precision trains only: the streams are cast to the lower
+    # precision and the model computes in their dtype on float32 variables
+    # (precision_util.float32_variables); eval and export stay float32.
     precision = (train_config.precision if is_training else
                  train_pb2.TrainConfig.FLOAT32)
-    with precision_util.compute_scope(precision):
-      prediction_dict, detections = build_detections(
-          detection_model, precision_util.cast_stream_features(
-              features, [fields.InputDataFields.features_key(name)
-                         for name in detection_model.stream_names],
-              precision))
+    prediction_dict, detections = build_detections(
+        detection_model, precision_util.cast_stream_features(
+            features, [fields.InputDataFields.features_key(name)
+                       for name in detection_model.stream_names],
+            precision))
 
     if mode == tf.estimator.ModeKeys.PREDICT:
       outputs = export_outputs_dict(detections)

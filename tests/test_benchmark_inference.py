@@ -54,6 +54,27 @@ def _check_results(results, num_steps, stream_dims, quick_factors):
   assert results['training']['steps_timed'] == 2
   assert 'memory_method' in results
   assert results['machine']['cpu_count'] == os.cpu_count()
+  # The headline figures, measured in this one run.
+  assert results['fp32_latency_ms'] == results['latency']['tf2_signature'][
+      'median_ms']
+  assert results['matmul_gflops'] == results['matmul']['gflops']
+  assert results['fp32_fraction_of_flop_bound'] == pytest.approx(
+      results['ideal_latency_ms'] / results['fp32_latency_ms'])
+  for row in rows:
+    assert results['latency_ms_%gx' % row['factor']] == row['median_ms']
+    assert results['us_per_step_%gx' % row['factor']] == row['us_per_step']
+  assert len(results['load_average_before']) == 3
+
+
+def _check_bf16_results(results):
+  bf16 = results['latency']['tf2_signature_bfloat16']
+  assert bf16['runs'] == 3
+  assert results['bf16_latency_ms'] == bf16['median_ms']
+  assert results['bf16_speedup_vs_fp32'] == pytest.approx(
+      results['fp32_latency_ms'] / results['bf16_latency_ms'])
+  assert results['bf16_matmul']['dtype'] == 'bfloat16'
+  assert results['bf16_matmul_gflops'] == results['bf16_matmul']['gflops']
+  assert 0 < results['bf16_fraction_of_flop_bound']
 
 
 def test_quick_run_on_a_given_tiny_saved_model(tmp_path):
@@ -61,15 +82,20 @@ def test_quick_run_on_a_given_tiny_saved_model(tmp_path):
   # model) is what the tool trains on, found beside the version folder.
   pipeline = config_util.load_pipeline(SYNTHETIC_CONFIG)
   pipeline.model.CopyFrom(tal_net_test_util.tiny_model_config())
-  version_dir, _ = inference.export_random_weights(pipeline, str(tmp_path), 0)
+  version_dirs, _ = inference.export_random_weights_in_precisions(
+      pipeline, str(tmp_path), 0, ('float32', 'bfloat16'))
+  version_dir = version_dirs['float32']
   output_path = tmp_path / 'results' / 'inference_benchmark.json'
-  process = _run_tool('--quick', '--num_steps=40', '--matmul_size=64',
-                      '--saved_model_dir=%s' % os.path.dirname(version_dir),
-                      '--results_json=%s' % output_path)
+  process = _run_tool(
+      '--quick', '--num_steps=40', '--matmul_size=64',
+      '--saved_model_dir=%s' % os.path.dirname(version_dir),
+      '--bf16_saved_model_dir=%s' % version_dirs['bfloat16'],
+      '--output_json=%s' % output_path)
   assert process.returncode == 0, process.stderr[-3000:]
   results = json.loads(output_path.read_text())
   _check_results(results, 40, {'features_rgb': 6, 'features_flow': 5},
                  (1, 2))
+  _check_bf16_results(results)
   assert results['model']['source'] == 'SavedModel %s' % version_dir
   assert results['model']['note'].endswith(os.path.join(
       str(tmp_path), 'exported', 'pipeline.config'))
@@ -84,13 +110,25 @@ def test_quick_run_on_a_given_tiny_saved_model(tmp_path):
 @pytest.mark.slow
 def test_quick_run_on_the_main_config(tmp_path):
   output_path = tmp_path / 'inference_benchmark.json'
-  process = _run_tool('--quick', '--results_json', str(output_path))
+  text_path = tmp_path / 'inference_benchmark.txt'
+  process = _run_tool('--quick', '--output_json', str(output_path),
+                      '--output_txt', str(text_path))
   assert process.returncode == 0, process.stderr[-3000:]
   results = json.loads(output_path.read_text())
   _check_results(results, 188, {'features_rgb': 1024, 'features_flow': 1024},
                  (1, 2))
+  _check_bf16_results(results)  # exported here in both precisions
+  assert text_path.read_text() == inference.format_report(results) + '\n'
   assert 'random-initialised' in results['model']['source']
   assert 'fraction of matmul peak' in process.stdout
+
+
+def test_bf16_twin_without_its_float32_model_fails_in_one_line(tmp_path):
+  process = _run_tool('--quick', '--bf16_saved_model_dir', str(tmp_path))
+  assert process.returncode == 1
+  assert process.stderr.strip().splitlines()[-1] == (
+      'benchmark_inference: error: --bf16_saved_model_dir needs '
+      '--saved_model_dir (its float32 twin)')
 
 
 def test_missing_saved_model_fails_in_one_line(tmp_path):

@@ -36,7 +36,7 @@ def test_layer_computes_in_bfloat16_on_float32_weights():
   graph = tf.Graph()
   with graph.as_default():
     inputs = np.random.default_rng(0).standard_normal((1, 5, 3))
-    with precision_util.compute_scope(train_pb2.TrainConfig.MIXED_BFLOAT16):
+    with precision_util.float32_variables(tf.bfloat16):
       features = precision_util.cast_stream_features(
           {'x': tf.constant(inputs, tf.float32), 'n': tf.constant([5])},
           ['x'], train_pb2.TrainConfig.MIXED_BFLOAT16)

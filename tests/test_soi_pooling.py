@@ -197,3 +197,22 @@ def test_bad_arguments_raise_value_error():
                         context_ratio=-0.1)
   with pytest.raises(ValueError, match='proposals'):
     soi_lib.soi_pooling(features, tf.zeros([1, 2]), [5], crop_size=2)
+
+
+def test_bfloat16_features_pool_in_float32_and_come_back_bfloat16():
+  rng = np.random.RandomState(5)
+  features = rng.randn(1, 9, 4).astype(np.float32)
+  proposals = tf.constant([[[0.3, 4.1], [2.2, 8.6]]], tf.float32)
+  expected = soi_lib.soi_pooling(features, proposals, [9], 6, 0.5, 2, 2)
+  rounded = tf.cast(tf.cast(features, tf.bfloat16), tf.float32)
+  expected_rounded = soi_lib.soi_pooling(rounded, proposals, [9], 6, 0.5, 2, 2)
+  got = soi_lib.soi_pooling(tf.cast(features, tf.bfloat16), proposals, [9], 6,
+                            0.5, 2, 2)
+  assert got.dtype == tf.bfloat16
+  # Interpolating the rounded features in float32, then one rounding.
+  np.testing.assert_allclose(
+      got.numpy().astype(np.float32),
+      tf.cast(tf.cast(expected_rounded, tf.bfloat16), tf.float32).numpy(),
+      rtol=0, atol=0)
+  np.testing.assert_allclose(got.numpy().astype(np.float32), expected.numpy(),
+                             rtol=2e-2, atol=2e-2)

@@ -1,6 +1,7 @@
 r"""Speed of the paper's main model: inference latency, FLOPs, scaling, training.
 
-  python tools/benchmark_inference.py --results_json=out/inference_benchmark.json
+  python tools/benchmark_inference.py --output_json=results/inference_benchmark.json \
+      --output_txt=results/inference_benchmark.txt
   python tools/benchmark_inference.py --saved_model_dir=out/exported  # your model
   python tools/benchmark_inference.py --quick   # smoke run (few repeats)
 
@@ -14,13 +15,17 @@ for proposal + classification on CPU):
     --warmup runs, (a) loaded with tf.saved_model.load and called through its
     serving_default signature, and (b) loaded into a tf.compat.v1.Session.
     Without --saved_model_dir the model is exported from a checkpoint of
-    randomly initialised weights.
+    randomly initialised weights, twice: float32 and bfloat16
+    (tools/export_saved_model.py --precision=bfloat16); the two are called
+    alternately, so their speed ratio is measured under the same load
+    (--bf16_saved_model_dir gives the bfloat16 twin of --saved_model_dir).
   * FLOPs: tf.compat.v1.profiler's float_ops on the exported inference graph
     re-imported with static input shapes [1, 188, 1024], by op type, with the
     dense layers' (Conv2D + MatMul + BiasAdd) share; NMS loops count nothing.
-  * hardware: dense float32 matmul throughput (1024 x 1024, chained 10 times
-    in one tf.function); the model's FLOPs at that rate give the "ideal"
-    latency, and ideal / measured is the fraction of the peak attained.
+  * hardware: dense float32 (and bfloat16) matmul throughput (1024 x 1024,
+    chained 10 times in one tf.function); the model's FLOPs at that rate give
+    the "ideal" latency, and ideal / measured is the fraction of the FLOP
+    bound attained.
   * scaling: 1x, 10x and 100x the video length, each in a fresh process
     (tal_detection/benchmarks/memory_probe.py) reporting latency and the rise
     of peak resident memory while running the video; memory per step =
@@ -29,7 +34,12 @@ for proposal + classification on CPU):
     mode) on one random 188-step video with 15 random ground-truth segments,
     fed from memory; median over --train_steps after --train_warmup.
 
-Prints a table and writes --results_json. The measurements live in
+Prints a table and writes --output_json (the headline figures at the top
+level: fp32_latency_ms, bf16_latency_ms, bf16_speedup_vs_fp32,
+fp32_fraction_of_flop_bound, bf16_fraction_of_flop_bound, matmul_gflops,
+bf16_matmul_gflops, latency_ms_<f>x and us_per_step_<f>x per length factor,
+the load averages before and after) and --output_txt (the table, which
+tools/render_readme.py puts into the README). The measurements live in
 tal_detection/benchmarks/inference.py.
 """
 # tool_util first: it quiets TensorFlow's start-up banner before TF loads.
@@ -76,7 +86,12 @@ flags.DEFINE_integer('train_steps', 20, 'Timed training steps.')
 flags.DEFINE_integer('train_warmup', 3, 'Untimed training steps first.')
 flags.DEFINE_integer('matmul_size', 1024, 'n of the n x n matmul benchmark.')
 flags.DEFINE_integer('matmul_repeats', 10, 'Timed calls of the matmul chain.')
-flags.DEFINE_string('results_json', None, 'Where to write the results json.')
+flags.DEFINE_string('bf16_saved_model_dir', None, 'With --saved_model_dir: '
+                    'its bfloat16 export (tools/export_saved_model.py '
+                    '--precision=bfloat16 of the same checkpoint), timed '
+                    'alternately with it.')
+flags.DEFINE_string('output_json', None, 'Where to write the results json.')
+flags.DEFINE_string('output_txt', None, 'Where to write the printed table.')
 flags.DEFINE_boolean('quick', False, 'Smoke run: 3 repeats, lengths 1x and '
                      '2x, 2 training steps.')
 flags.DEFINE_integer('seed', 0, 'Seed of the random features and weights.')
@@ -120,20 +135,30 @@ def run_benchmark(settings):
     pipeline = config_util.load_pipeline(config_path)
     model = {'source': 'SavedModel %s' % version_dir,
              'note': 'the given SavedModel; training uses %s' % config_path}
-    return inference.run(pipeline, version_dir, model, settings)
+    bf16_version_dir = None
+    if FLAGS.bf16_saved_model_dir:
+      try:
+        bf16_version_dir = exporter.resolve_version_dir(
+            FLAGS.bf16_saved_model_dir)
+      except ValueError as e:
+        raise ValueError('--bf16_saved_model_dir: %s' % e) from None
+    return inference.run(pipeline, version_dir, model, settings,
+                         bf16_version_dir=bf16_version_dir)
   pipeline = config_util.load_pipeline(FLAGS.pipeline_config_path)
   work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix='tal_benchmark_')
   try:
-    version_dir, export_seconds = inference.export_random_weights(
-        pipeline, work_dir, FLAGS.seed)
+    version_dirs, export_seconds = (
+        inference.export_random_weights_in_precisions(
+            pipeline, work_dir, FLAGS.seed, exporter.PRECISIONS))
     model = {'source': '%s, random-initialised weights' %
                        os.path.relpath(FLAGS.pipeline_config_path, _REPO_ROOT),
              'note': 'weights are random (a checkpoint of the initialised '
                      'model, exported with tools/export_saved_model.py\'s '
                      'exporter): timing does not depend on training, except '
                      'that NMS work depends on the scores.'}
-    return inference.run(pipeline, version_dir, model, settings,
-                         export_seconds)
+    return inference.run(pipeline, version_dirs['float32'], model, settings,
+                         export_seconds,
+                         bf16_version_dir=version_dirs['bfloat16'])
   finally:
     if not FLAGS.work_dir:
       shutil.rmtree(work_dir, ignore_errors=True)
@@ -145,11 +170,18 @@ def main(unused_argv):
   warnings.filterwarnings('ignore', message='`layer.apply` is deprecated')
   settings = settings_from_flags()
   settings.check()
+  if FLAGS.bf16_saved_model_dir and not FLAGS.saved_model_dir:
+    raise tool_util.UsageError('--bf16_saved_model_dir needs '
+                               '--saved_model_dir (its float32 twin)')
   results = run_benchmark(settings)
-  print(inference.format_report(results))
-  if FLAGS.results_json:
-    io_util.write_json(FLAGS.results_json, results, sort_keys=True)
-    print('Wrote %s' % FLAGS.results_json)
+  report = inference.format_report(results)
+  print(report)
+  if FLAGS.output_json:
+    io_util.write_json(FLAGS.output_json, results, sort_keys=True)
+    print('Wrote %s' % FLAGS.output_json)
+  if FLAGS.output_txt:
+    io_util.write_text(FLAGS.output_txt, report + '\n')
+    print('Wrote %s' % FLAGS.output_txt)
 
 
 if __name__ == '__main__':

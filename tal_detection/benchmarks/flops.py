@@ -5,8 +5,17 @@ config, so it follows the architecture wherever the code goes. The profiler
 can only count an op whose shapes are static; saved_model_float_ops therefore
 re-imports an exported model with static-shape inputs first. Ops without a
 registered flops statistic (NMS loops, gathers, reshapes) count nothing.
+
+Conditionals (tf.cond's If / StatelessIf ops, e.g. the SPN's fast path for
+unpadded batches) hold their ops in function bodies the profiler does not
+see; each is counted as its costlier branch, profiled on the branch's graph
+with the shapes the conditional's inputs have. For TAL-Net the branches
+differ only by the padding-mask multiplies, so that is the mask path's count.
 """
 import tensorflow as tf
+from tensorflow.python.framework import function_def_to_graph
+
+_CONDITIONAL_OP_TYPES = ('If', 'StatelessIf')
 
 # The dense layers: convolutions (conv1d runs as Conv2D), fully connected
 # layers and their biases.
@@ -14,12 +23,57 @@ DENSE_OP_TYPES = ('Conv2D', 'MatMul', 'BiasAdd')
 
 
 def count_float_ops(graph):
-  """tfprof's float_ops of every op in `graph`.
+  """tfprof's float_ops of every op in `graph`, conditionals included.
 
   Returns:
     {'total_float_ops': int, 'float_ops_by_op_type': {op type: int}} (op types
     counting nothing are left out).
   """
+  library = {f.signature.name: f
+             for f in graph.as_graph_def().library.function}
+  return _count_with_conditionals(graph, library)
+
+
+def _count_with_conditionals(graph, library):
+  """count_float_ops of graph plus, per conditional, its costlier branch."""
+  counts = _profile_float_ops(graph)
+  for op in graph.get_operations():
+    if op.type not in _CONDITIONAL_OP_TYPES:
+      continue
+    input_shapes = [tensor.shape for tensor in op.inputs[1:]]
+    branches = []
+    for attr in ('then_branch', 'else_branch'):
+      branch_graph = function_def_to_graph.function_def_to_graph(
+          _with_input_shapes(library[op.get_attr(attr).name], input_shapes),
+          input_shapes=input_shapes)
+      branches.append(_count_with_conditionals(branch_graph, library))
+    costlier = max(branches, key=lambda c: c['total_float_ops'])
+    counts['total_float_ops'] += costlier['total_float_ops']
+    by_type = counts['float_ops_by_op_type']
+    for op_type, value in costlier['float_ops_by_op_type'].items():
+      by_type[op_type] = by_type.get(op_type, 0) + value
+  return counts
+
+
+def _with_input_shapes(function_def, input_shapes):
+  """A copy of function_def whose arguments have the given static shapes.
+
+  The arguments' recorded '_output_shapes' (those of the graph the function
+  was built in, often unknown) would otherwise win over input_shapes.
+  """
+  function_def = type(function_def).FromString(
+      function_def.SerializeToString())
+  for index, shape in enumerate(input_shapes):
+    attrs = function_def.arg_attr[index].attr
+    if '_output_shapes' in attrs and shape.rank is not None:
+      recorded = attrs['_output_shapes'].list.shape
+      del recorded[:]
+      recorded.add().CopyFrom(shape.as_proto())
+  return function_def
+
+
+def _profile_float_ops(graph):
+  """tfprof's float_ops of the ops directly in `graph`."""
   options = (tf.compat.v1.profiler.ProfileOptionBuilder(
       tf.compat.v1.profiler.ProfileOptionBuilder.float_operation())
              .with_empty_output().build())

@@ -62,6 +62,21 @@ def export_random_weights(pipeline, work_dir, seed):
   Returns:
     (version_dir, seconds the export took).
   """
+  version_dirs, seconds = export_random_weights_in_precisions(
+      pipeline, work_dir, seed, ('float32',))
+  return version_dirs['float32'], seconds
+
+
+def export_random_weights_in_precisions(pipeline, work_dir, seed, precisions):
+  """Exports ONE freshly initialised checkpoint once per precision.
+
+  The float32 export goes to work_dir/exported, the others to
+  work_dir/exported_<precision>: the same weights, so their timings and
+  outputs compare.
+
+  Returns:
+    ({precision: version_dir}, seconds the exports took).
+  """
   start = time.time()
   prefix = os.path.join(work_dir, 'random_init', 'model.ckpt')
   os.makedirs(os.path.dirname(prefix), exist_ok=True)
@@ -72,9 +87,14 @@ def export_random_weights(pipeline, work_dir, seed):
     with tf.compat.v1.Session(graph=graph) as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
       tf.compat.v1.train.Saver().save(sess, prefix)
-  version_dir = exporter.export_inference_graph(
-      'features', pipeline, prefix, os.path.join(work_dir, 'exported'))
-  return version_dir, time.time() - start
+  version_dirs = {}
+  for precision in precisions:
+    folder = 'exported' if precision == 'float32' else (
+        'exported_' + precision)
+    version_dirs[precision] = exporter.export_inference_graph(
+        'features', pipeline, prefix, os.path.join(work_dir, folder),
+        precision=precision)
+  return version_dirs, time.time() - start
 
 
 def serving_stream_dims(signature):
@@ -102,6 +122,36 @@ def time_tf2_signature(version_dir, inputs, warmup, repeats):
     return int(serve(**tensors)['num_detections'].numpy()[0])
 
   return timing.time_calls(call, warmup, repeats), call()
+
+
+def time_tf2_signatures_interleaved(version_dirs, inputs, warmup, repeats):
+  """Like time_tf2_signature for several SavedModels, calls alternating.
+
+  Alternating the models call by call exposes them to the same machine load
+  (others share this machine), so their ratio is fair even when the load
+  drifts.
+
+  Returns:
+    ({name: seconds per call}, {name: number of detections of the video}).
+  """
+  calls = {}
+  tensors = {k: tf.constant(v) for k, v in inputs.items()}
+  for name, version_dir in version_dirs.items():
+    loaded = tf.saved_model.load(version_dir)
+    serve = loaded.signatures[
+        tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY]
+    calls[name] = (lambda serve=serve, loaded=loaded: int(
+        serve(**tensors)['num_detections'].numpy()[0]))
+  for _ in range(warmup):
+    for call in calls.values():
+      call()
+  times = {name: [] for name in calls}
+  for _ in range(repeats):
+    for name, call in calls.items():
+      start = time.perf_counter()
+      call()
+      times[name].append(time.perf_counter() - start)
+  return times, {name: call() for name, call in calls.items()}
 
 
 def time_v1_session(version_dir, inputs, warmup, repeats):
@@ -210,31 +260,44 @@ def _progress(message):
   print(message, file=sys.stderr, flush=True)
 
 
-def run(pipeline, version_dir, model, settings, export_seconds=0.0):
+def run(pipeline, version_dir, model, settings, export_seconds=0.0,
+        bf16_version_dir=None):
   """Runs every measurement on an exported model; returns the results dict.
 
   Args:
     pipeline: validated TrainEvalPipelineConfig (used for training).
-    version_dir: SavedModel folder to time.
+    version_dir: SavedModel folder to time (float32).
     model: {'source', 'note'} describing where the model came from.
     settings: Settings (already adjusted for a quick run).
     export_seconds: how long exporting the model took (0 if given).
+    bf16_version_dir: the same weights exported with precision bfloat16,
+      timed call by call alternating with version_dir (None: not measured).
   """
   settings.check()
+  load_before = timing.load_average()
   signature, _ = flops.load_serving_meta_graph(version_dir)
   stream_dims = serving_stream_dims(signature)
   inputs = memory_probe.make_video_inputs(
       stream_dims, settings.num_steps, np.random.default_rng(settings.seed),
       **settings.video)
   _progress('timing the SavedModel (%d steps) ...' % settings.num_steps)
-  tf2_times, num_detections = time_tf2_signature(
-      version_dir, inputs, settings.warmup, settings.repeats)
+  version_dirs = {'float32': version_dir}
+  if bf16_version_dir:
+    version_dirs['bfloat16'] = bf16_version_dir
+  signature_times, detections_by_precision = time_tf2_signatures_interleaved(
+      version_dirs, inputs, settings.warmup, settings.repeats)
+  tf2_times = signature_times['float32']
+  num_detections = detections_by_precision['float32']
   v1_times = time_v1_session(version_dir, inputs, settings.warmup,
                              settings.repeats)
   _progress('FLOPs and matmul throughput ...')
   model_flops = inference_float_ops(version_dir, stream_dims,
                                     settings.num_steps)
   matmul = timing.matmul_gflops(settings.matmul_size, settings.matmul_repeats)
+  bf16_matmul = (timing.matmul_gflops(settings.matmul_size,
+                                      settings.matmul_repeats,
+                                      dtype=tf.bfloat16)
+                 if bf16_version_dir else None)
   _progress('scaling at %s x %d steps ...' % (
       ', '.join('%g' % f for f in settings.length_factors), settings.num_steps))
   scaling_results = scaling(version_dir, settings, settings.scaling_repeats,
@@ -247,10 +310,42 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0):
   latency = {'tf2_signature': timing.stats_ms(tf2_times),
              'v1_session': timing.stats_ms(v1_times),
              'num_detections': num_detections}
-  ideal_ms = (1000.0 * model_flops['profiler']['total_float_ops'] /
-              (matmul['gflops'] * 1e9))
+  total_flop = model_flops['profiler']['total_float_ops']
+  ideal_ms = 1000.0 * total_flop / (matmul['gflops'] * 1e9)
+  fp32_ms = latency['tf2_signature']['median_ms']
+  summary = {
+      'fp32_latency_ms': fp32_ms,
+      'fp32_fraction_of_flop_bound': ideal_ms / fp32_ms,
+      'matmul_gflops': matmul['gflops'],
+      'bf16_latency_ms': None, 'bf16_speedup_vs_fp32': None,
+      'bf16_matmul_gflops': None, 'bf16_fraction_of_flop_bound': None,
+      'bf16_fraction_of_fp32_flop_bound': None,
+  }
+  if bf16_version_dir:
+    bf16 = timing.stats_ms(signature_times['bfloat16'])
+    latency['tf2_signature_bfloat16'] = bf16
+    latency['num_detections_bfloat16'] = detections_by_precision['bfloat16']
+    summary.update({
+        'bf16_latency_ms': bf16['median_ms'],
+        'bf16_speedup_vs_fp32': fp32_ms / bf16['median_ms'],
+        'bf16_matmul_gflops': bf16_matmul['gflops'],
+        # Against the bfloat16 matmul's throughput, and (how far bfloat16
+        # goes past the float32 bound) against the float32 one.
+        'bf16_fraction_of_flop_bound': (
+            1000.0 * total_flop / (bf16_matmul['gflops'] * 1e9) /
+            bf16['median_ms']),
+        'bf16_fraction_of_fp32_flop_bound': ideal_ms / bf16['median_ms'],
+    })
+  for row in scaling_results['rows']:
+    key = '%gx' % row['factor']
+    summary['latency_ms_%s' % key] = row['median_ms']
+    summary['us_per_step_%s' % key] = row['us_per_step']
+  summary['load_average_before'] = load_before
+  summary['load_average_after'] = timing.load_average()
   baseline = memory_probe.BASELINE_STEPS
   return {
+      **summary,
+      'bf16_matmul': bf16_matmul,
       'model': model, 'machine': timing.describe_machine(),
       'quick': settings.quick, 'num_steps': settings.num_steps,
       'stream_dims': stream_dims, 'export_seconds': export_seconds,
@@ -303,6 +398,27 @@ def format_report(results):
           results['ideal_latency_ms']),
       '| fraction of matmul peak attained (ideal / measured) | %.0f%% |' % (
           100 * results['fraction_of_matmul_peak']),
+  ]
+  if results.get('bf16_latency_ms') is not None:
+    bf16_runs = lat['tf2_signature_bfloat16']['runs']
+    lines += [
+        '| bfloat16 export, same weights, calls alternating with float32 '
+        '(median of %d) | %.1f ms |' % (bf16_runs, results['bf16_latency_ms']),
+        '| bfloat16 speed-up over float32 (same run) | %.2fx |' % (
+            results['bf16_speedup_vs_fp32']),
+        '| matmul %dx%d bfloat16 throughput (median) | %.1f GFLOP/s |' % (
+            hw['size'], hw['size'], results['bf16_matmul_gflops']),
+        '| bfloat16: fraction of its matmul peak / of the float32 bound | '
+        '%.0f%% / %.0f%% |' % (
+            100 * results['bf16_fraction_of_flop_bound'],
+            100 * results['bf16_fraction_of_fp32_flop_bound']),
+    ]
+  load = results.get('load_average_before')
+  if load is not None:
+    lines.append('| machine load (1-min load average, before / after) | '
+                 '%.2f / %.2f |' % (load[0],
+                                    results['load_average_after'][0]))
+  lines += [
       '| training, train op on one %d-step video | %.2f steps/s |' % (
           results['training']['num_steps_per_video'],
           results['training']['steps_per_s']),

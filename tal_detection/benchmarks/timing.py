@@ -1,4 +1,5 @@
 """Timing loops, the dense-matmul throughput probe, the machine description."""
+import os
 import platform
 import sys
 import time
@@ -42,17 +43,17 @@ def stats_ms(times):
           'runs': len(times)}
 
 
-def matmul_gflops(size, repeats, chain=10):
-  """Dense float32 matmul throughput (GFLOP/s) of this machine.
+def matmul_gflops(size, repeats, chain=10, dtype=tf.float32):
+  """Dense matmul throughput (GFLOP/s) of this machine in `dtype`.
 
   `chain` products of size x size matrices run inside one tf.function, so the
   per-call overhead is spread over chain * 2 n^3 FLOP.
   """
   rng = np.random.default_rng(0)
-  a = tf.constant(rng.standard_normal((size, size)).astype(np.float32))
+  a = tf.cast(rng.standard_normal((size, size)).astype(np.float32), dtype)
   # Scaled by 1/sqrt(n) so the chained products stay finite.
-  b = tf.constant((rng.standard_normal((size, size)) /
-                   np.sqrt(size)).astype(np.float32))
+  b = tf.cast((rng.standard_normal((size, size)) /
+               np.sqrt(size)).astype(np.float32), dtype)
 
   @tf.function
   def chained(x):
@@ -63,9 +64,18 @@ def matmul_gflops(size, repeats, chain=10):
   times = time_calls(lambda: chained(a).numpy(), 2, repeats)
   flop = chain * 2.0 * size ** 3
   median = float(np.median(times))
-  return {'size': size, 'chain': chain, 'median_s_per_chain': median,
+  return {'size': size, 'chain': chain, 'dtype': tf.as_dtype(dtype).name,
+          'median_s_per_chain': median,
           'gflops': flop / median / 1e9,
           'best_gflops': flop / float(np.min(times)) / 1e9}
+
+
+def load_average():
+  """The 1, 5 and 15 minute load averages (others share this machine)."""
+  try:
+    return [float(x) for x in os.getloadavg()]
+  except OSError:
+    return None
 
 
 def describe_machine():

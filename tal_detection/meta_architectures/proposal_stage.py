@@ -89,7 +89,8 @@ class ProposalStage(object):
     """Runs the SPNs and makes the proposals.
 
     Args:
-      pipeline_inputs: {pipeline name: [B, T, D] float}, padded steps zero.
+      pipeline_inputs: {pipeline name: [B, T, D] float}, padded steps zero;
+        the networks compute in their dtype.
       num_steps: [B] int32 valid lengths.
 
     Returns:
@@ -97,7 +98,7 @@ class ProposalStage(object):
       rpn_box_encodings [B, T*K, 2] (means over pipelines);
       proposal_segments [B, P, 2], proposal_scores [B, P], num_proposals [B]
       (P = the NMS's maximum); per_pipeline: {name: {rpn_objectness_logits,
-      rpn_box_encodings}}.
+      rpn_box_encodings}}. All float32.
     """
     num_time = tf.shape(pipeline_inputs[self._pipeline_names[0]])[1]
     valid_mask = tf.sequence_mask(num_steps, num_time, dtype=tf.float32)
@@ -107,11 +108,15 @@ class ProposalStage(object):
     per_pipeline = {}
     for name in self._pipeline_names:
       with tf.compat.v1.variable_scope(name):
+        # The SPN zeroes the padded steps of its input itself.
         reduced = self._reduce_features_fn(
-            pipeline_inputs[name],
-            scope='FirstStageFeatureReduction') * valid_mask[:, :, None]
+            pipeline_inputs[name], scope='FirstStageFeatureReduction')
         objectness, encodings = self._spns[name].predict(
             reduced, valid_mask, scope='SegmentProposalNetwork')
+      # Decoding, NMS and the losses run in float32 whatever the compute
+      # dtype.
+      objectness = tf.cast(objectness, tf.float32)
+      encodings = tf.cast(encodings, tf.float32)
       batch = tf.shape(objectness)[0]
       per_pipeline[name] = {
           'rpn_objectness_logits': tf.reshape(

@@ -28,6 +28,7 @@ import tensorflow as tf
 from tal_detection.core import model
 from tal_detection.core import standard_fields as fields
 from tal_detection.meta_architectures import pipelines as pipelines_lib
+from tal_detection.utils import precision_util
 
 
 class TalNetMetaArch(model.DetectionModel):
@@ -84,20 +85,37 @@ class TalNetMetaArch(model.DetectionModel):
     return self._proposal_stage.anchor_generator
 
   def preprocess(self, features, num_steps):
-    """Zeroes padded steps so nothing past a video's end leaks into it."""
+    """Zeroes padded steps so nothing past a video's end leaks into it.
+
+    Floating-point streams keep their dtype: it is the dtype the model then
+    computes in (see predict); other streams become float32.
+    """
     num_steps = tf.cast(num_steps, tf.int32)
     preprocessed = {}
     for name in self.stream_names:
       if name not in features:
         raise ValueError('features has no stream %r (has %s)' %
                          (name, sorted(features)))
-      stream = tf.convert_to_tensor(features[name], dtype=tf.float32)
-      mask = tf.sequence_mask(num_steps, tf.shape(stream)[1], dtype=tf.float32)
+      stream = tf.convert_to_tensor(features[name])
+      if not stream.dtype.is_floating:
+        stream = tf.cast(stream, tf.float32)
+      # A plain multiply, not a tf.cond skipping it without padding: a cond's
+      # outputs lose the static shapes of a re-imported graph (FLOP counts).
+      mask = tf.sequence_mask(num_steps, tf.shape(stream)[1],
+                              dtype=stream.dtype)
       preprocessed[name] = stream * mask[:, :, None]
     return preprocessed, num_steps
 
   def predict(self, preprocessed_features, num_steps):
     """Runs both stages.
+
+    Compute dtype: the networks compute in the dtype of the streams (all the
+    same; float32 unless the caller cast them, e.g. to bfloat16 or float16).
+    Variables are always created and stored in float32 and cast to the
+    compute dtype where they are read (precision_util.float32_variables), so checkpoints are
+    the same whatever the dtype and gradients reach float32 variables. Every
+    output of predict is float32: the stages cast their logits before
+    decoding, NMS and losses.
 
     Args:
       preprocessed_features: dict stream name -> [B, T, D] (from preprocess).
@@ -114,6 +132,12 @@ class TalNetMetaArch(model.DetectionModel):
         per_pipeline: {name: the same four logits tensors of that pipeline}.
     """
     num_steps = tf.cast(num_steps, tf.int32)
+    compute_dtype = _compute_dtype(preprocessed_features, self.stream_names)
+    with precision_util.float32_variables(compute_dtype):
+      return self._predict(preprocessed_features, num_steps)
+
+  def _predict(self, preprocessed_features, num_steps):
+    """predict() inside its variable scope."""
     inputs = pipelines_lib.pipeline_inputs(self._pipelines,
                                            preprocessed_features)
     first = self._proposal_stage.predict(inputs, num_steps)
@@ -227,3 +251,13 @@ class TalNetMetaArch(model.DetectionModel):
     return [loss for loss in tf.compat.v1.get_collection(
         tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES)
             if loss.op.name.startswith(prefixes)]
+
+
+def _compute_dtype(preprocessed_features, stream_names):
+  """The one floating dtype of the streams."""
+  dtypes = {tf.as_dtype(preprocessed_features[name].dtype).base_dtype
+            for name in stream_names}
+  if len(dtypes) != 1:
+    raise ValueError('TalNetMetaArch.predict: the streams must share one '
+                     'dtype, got %s' % sorted(d.name for d in dtypes))
+  return dtypes.pop()

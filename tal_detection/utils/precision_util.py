@@ -4,12 +4,13 @@ With MIXED_BFLOAT16 or MIXED_FLOAT16 the model's layers compute in bfloat16 /
 float16 while every variable stays float32 (in the graph, in the optimizer and
 in checkpoints). Two pieces do that without touching the model code:
 
-  * compute_scope(precision): a variable scope whose custom getter creates each
-    variable a layer asks for as float32 (whatever dtype the layer requested)
-    and hands the layer a cast of it to the layer's dtype; gradients flow back
-    through the cast into the float32 variable;
   * cast_stream_features(...): the input features in the compute dtype, so the
-    layers ask for that dtype in the first place.
+    layers ask for that dtype in the first place;
+  * float32_variables(compute_dtype): the variable scope the meta-architecture
+    builds its networks in (it reads the dtype off its inputs): its custom
+    getter creates each variable a layer asks for as float32 and hands the
+    layer a cast of it; gradients flow back through the cast into the float32
+    variable. The bfloat16 export uses the same scope.
 
 Losses are computed in float32 (core/losses.py casts its inputs), and so are
 the optimizer's updates. float16 has a narrow exponent range, so its gradients
@@ -41,36 +42,35 @@ def is_mixed(precision):
   return compute_dtype(precision) != tf.float32
 
 
-def float32_storage_getter(getter, name, *args, **kwargs):
-  """Custom getter: float32 variables, cast to the dtype the layer asked for.
-
-  Only floating-point trainable variables are stored as float32 and cast;
-  anything else (integer counters, non-trainable statistics) is left as
-  requested.
-  """
+def _float32_storage_getter(getter, name, *args, **kwargs):
+  """Custom getter: a floating variable asked for in a lower precision is
+  created (and checkpointed) as float32 and handed to the layer as a cast."""
   requested = tf.as_dtype(kwargs.get('dtype') or tf.float32)
-  trainable = kwargs.get('trainable', True)
-  if trainable is None:
-    trainable = True
-  if not (requested.is_floating and trainable and requested != tf.float32):
+  if not requested.is_floating or requested == tf.float32:
     return getter(name, *args, **kwargs)
   kwargs['dtype'] = tf.float32
+  initializer = kwargs.get('initializer')
+  if isinstance(initializer, tf.Tensor):
+    kwargs['initializer'] = tf.cast(initializer, tf.float32)
   variable = getter(name, *args, **kwargs)
   return tf.cast(variable, requested)
 
 
 @contextlib.contextmanager
-def compute_scope(precision):
-  """Where the model is built: float32 storage for any lower-precision layer.
+def float32_variables(compute_dtype):
+  """Variable scope where layers computing in compute_dtype get float32 weights.
 
-  A no-op for FLOAT32. The current variable scope is re-entered, so variable
-  and op names are unchanged (checkpoints stay interchangeable).
+  The one place that keeps variables float32 whatever the compute dtype:
+  checkpoints are the same for float32, mixed-precision training and a
+  bfloat16 export, and gradients reach the float32 variables through the
+  casts. A no-op for float32. The current variable scope is re-entered, so
+  variable and op names (and reuse) are the caller's.
   """
-  if not is_mixed(precision):
+  if tf.as_dtype(compute_dtype) == tf.float32:
     yield
     return
   with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
-                                   custom_getter=float32_storage_getter,
+                                   custom_getter=_float32_storage_getter,
                                    auxiliary_name_scope=False):
     yield
 

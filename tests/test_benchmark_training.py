@@ -1,0 +1,91 @@
+"""The training benchmark: tools/benchmark_training.py over
+tal_detection/benchmarks/training.py (no timing assertions)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tal_detection.benchmarks import training
+from tal_detection.benchmarks import training_worker
+from tal_detection.utils import readme_results
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOL = os.path.join(_ROOT, 'tools', 'benchmark_training.py')
+SYNTHETIC_CONFIG = os.path.join(_ROOT, 'configs', 'synthetic_tal_net.config')
+
+
+def test_video_has_the_config_streams_and_valid_segments():
+  pipeline = training.config_util.load_pipeline(SYNTHETIC_CONFIG)
+  settings = training.Settings(num_steps=40, num_groundtruth=6, seed=1)
+  video = training.make_video(pipeline, settings)
+  assert video['features/rgb'].shape == (1, 40, 64)
+  assert video['features/flow'].dtype == np.float32
+  segments = video[training_worker.SEGMENTS_KEY][0]
+  assert segments.shape == (6, 2)
+  assert np.all(segments[:, 0] >= 0) and np.all(segments[:, 1] <= 40)
+  assert np.all(segments[:, 1] - segments[:, 0] >= 1)
+  classes = video[training_worker.CLASSES_KEY]
+  assert classes.shape == (1, 6) and classes.min() >= 1 and classes.max() <= 5
+
+
+def test_tool_against_itself_as_baseline(tmp_path):
+  """The working tree as its own baseline: equal losses, every key, README."""
+  output_json = tmp_path / 'training_benchmark.json'
+  output_md = tmp_path / 'training_benchmark.md'
+  process = subprocess.run(
+      [sys.executable, TOOL, '--pipeline_config_path=%s' % SYNTHETIC_CONFIG,
+       '--baseline_worktree=%s' % _ROOT, '--num_steps=40', '--quick',
+       '--output_json=%s' % output_json, '--output_md=%s' % output_md,
+       '--work_dir=%s' % (tmp_path / 'work')],
+      capture_output=True, text=True, timeout=900, check=False)
+  assert process.returncode == 0, process.stderr[-3000:]
+  results = json.loads(output_json.read_text())
+  for key in ('train_steps_per_s', 'baseline_train_steps_per_s',
+              'train_speedup_vs_baseline', 'train_gflops_per_step',
+              'train_fraction_of_flop_bound',
+              'max_loss_difference_vs_baseline', 'load_average_before',
+              'load_average_after'):
+    assert results[key] is not None, key
+  # Same code, seed, data and weights: the same losses.
+  assert len(results['current']['losses']) == 2
+  assert results['max_loss_difference_vs_baseline'] < 1e-6
+  assert np.all(np.isfinite(results['current']['losses']))
+  assert results['current']['steps_timed'] == 4
+  assert results['baseline']['steps_timed'] == 4
+  assert results['train_speedup_vs_baseline'] > 0
+  # Forward + backward: the weight gradients of the dense convolutions (the
+  # feature reductions) are counted too; the SPN's convolutions take their
+  # gradients on the steps with a nonzero gradient only (matmuls whose shapes
+  # are known at run time), so the counted conv gradients are fewer FLOPs
+  # than the forward convolutions.
+  by_type = results['train_float_ops_by_op_type']
+  assert 0 < by_type['Conv2DBackpropFilter'] < by_type['Conv2D']
+  assert results['train_ops_without_static_shape'] > 0
+  assert results['train_gflops_per_step'] * 1e9 == pytest.approx(
+      sum(by_type.values()))
+  assert results['train_ops_without_static_shape'] < (
+      results['train_ops_counted'])
+  assert 0 < results['train_fraction_of_flop_bound'] < 1
+  op_types = results['current']['op_types']['share_by_op_type']
+  assert 0 < sum(op_types.values()) <= 1.0 + 1e-9
+  # The README block is the md file's first table.
+  block = readme_results.BLOCKS['training_benchmark'](str(tmp_path))
+  assert block.startswith('| measure | value |')
+  assert 'speed-up vs the baseline' in block
+
+
+def test_bad_baseline_is_one_line_before_anything_is_written(tmp_path):
+  output_json = tmp_path / 'out.json'
+  process = subprocess.run(
+      [sys.executable, TOOL, '--baseline_worktree=%s' % (tmp_path / 'none'),
+       '--output_json=%s' % output_json],
+      capture_output=True, text=True, timeout=300, check=False)
+  assert process.returncode == 1
+  lines = process.stderr.strip().splitlines()
+  assert lines[-1].startswith('benchmark_training: error: '
+                              '--baseline_worktree: '), process.stderr
+  assert 'model_lib.py' in lines[-1]
+  assert not output_json.exists()

@@ -1,0 +1,120 @@
+"""bfloat16 export (exporter precision='bfloat16'): float32 in and out, the
+networks in bfloat16 on the float32 checkpoint, detections close to the
+float32 export of the same checkpoint."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tal_detection import exporter
+from tal_detection.protos import pipeline_pb2
+
+import tal_net_test_util as util
+
+# The stated tolerance of a bfloat16 export against the float32 one (8-bit
+# mantissa: ~0.4% per rounding): every float32 detection has a bfloat16 one
+# of the same class whose score is within SCORE_TOLERANCE and whose start
+# and end are within SEGMENT_TOLERANCE_STEPS feature steps. Measured on this
+# tiny model: 0.007 and 0.02 steps.
+SCORE_TOLERANCE = 0.02
+SEGMENT_TOLERANCE_STEPS = 0.1
+TIME_BASE = {'fps': 10.0, 'stride_frames': 16.0, 'window_frames': 16.0,
+             'source': 'test'}
+SECONDS_PER_STEP = TIME_BASE['stride_frames'] / TIME_BASE['fps']
+DIMS = {'rgb': 6, 'flow': 5}
+NUM_STEPS = 60
+
+
+@pytest.fixture(scope='module')
+def exports(tmp_path_factory):
+  """{precision: version dir} of one random-weight checkpoint."""
+  work = tmp_path_factory.mktemp('bf16')
+  pipeline = pipeline_pb2.TrainEvalPipelineConfig()
+  pipeline.model.CopyFrom(util.tiny_model_config())
+  prefix = os.path.join(str(work), 'checkpoint', 'model.ckpt')
+  with tf.Graph().as_default():
+    tf.compat.v1.set_random_seed(0)
+    exporter.build_inference_graph(pipeline.model)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      tf.compat.v1.train.Saver().save(sess, prefix)
+  return {precision: exporter.export_inference_graph(
+      'features', pipeline, prefix, os.path.join(str(work), precision),
+      time_base=TIME_BASE, precision=precision)
+          for precision in exporter.PRECISIONS}
+
+
+def _serve(version_dir):
+  video = util.synthetic_video(NUM_STEPS, DIMS, [(5, 12, 1), (30, 44, 2)],
+                               seed=3)
+  serve = tf.saved_model.load(version_dir).signatures['serving_default']
+  outputs = serve(
+      features_rgb=tf.constant(video['rgb'][None]),
+      features_flow=tf.constant(video['flow'][None]),
+      num_steps=tf.constant([NUM_STEPS]), fps=tf.constant([10.0]),
+      stride_frames=tf.constant([16.0]), offset_frames=tf.constant([8.0]))
+  return {k: v.numpy() for k, v in outputs.items()}
+
+
+def test_bfloat16_signature_has_the_float32_inputs_and_outputs(exports):
+  signatures = {}
+  for precision, version_dir in exports.items():
+    loaded = tf.saved_model.load(version_dir)
+    serve = loaded.signatures['serving_default']
+    signatures[precision] = (
+        {k: v.dtype for k, v in serve.structured_input_signature[1].items()},
+        {k: v.dtype for k, v in serve.structured_outputs.items()})
+  assert signatures['bfloat16'] == signatures['float32']
+  inputs, outputs = signatures['bfloat16']
+  assert inputs['features_rgb'] == tf.float32
+  assert outputs['detection_scores'] == tf.float32
+  assert outputs['detection_segments'] == tf.float32
+  assert outputs['num_detections'] == tf.int32
+
+
+def test_bfloat16_graph_convolves_in_bfloat16_on_float32_variables():
+  with tf.Graph().as_default() as graph:
+    exporter.build_inference_graph(util.tiny_model_config(),
+                                   precision='bfloat16')
+  conv_dtypes = {op.get_attr('T') for op in graph.get_operations()
+                 if op.type in ('Conv2D', 'MatMul')}
+  assert conv_dtypes == {tf.bfloat16}
+  nms = [op for op in graph.get_operations()
+         if op.type == 'CombinedNonMaxSuppression']
+  assert nms and all(op.inputs[1].dtype == tf.float32 for op in nms)
+  with graph.as_default():
+    variables = tf.compat.v1.global_variables()
+  assert variables and {v.dtype.base_dtype for v in variables} == {
+      tf.float32}
+
+
+def test_bfloat16_detections_are_close_to_float32(exports):
+  expected = _serve(exports['float32'])
+  got = _serve(exports['bfloat16'])
+  for key, value in got.items():
+    assert value.dtype == expected[key].dtype, key
+  n = int(expected['num_detections'][0])
+  assert n > 0 and int(got['num_detections'][0]) == n
+  got_segments = got['detection_segments'][0][:n] / SECONDS_PER_STEP
+  got_scores = got['detection_scores'][0][:n]
+  got_classes = got['detection_classes'][0][:n]
+  for segment, score, label in zip(
+      expected['detection_segments'][0][:n] / SECONDS_PER_STEP,
+      expected['detection_scores'][0][:n],
+      expected['detection_classes'][0][:n]):
+    close = ((got_classes == label) &
+             (np.abs(got_scores - score) <= SCORE_TOLERANCE) &
+             (np.abs(got_segments - segment).max(axis=1) <=
+              SEGMENT_TOLERANCE_STEPS))
+    assert close.any(), (segment, score, label)
+  # Not trivially equal: bfloat16 did change the numbers.
+  assert not np.array_equal(np.sort(got_scores), np.sort(
+      expected['detection_scores'][0][:n]))
+
+
+def test_unknown_precision_is_refused(tmp_path):
+  with pytest.raises(ValueError, match='precision'):
+    with tf.Graph().as_default():
+      exporter.build_inference_graph(util.tiny_model_config(),
+                                     precision='float16')

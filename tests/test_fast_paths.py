@@ -1,0 +1,263 @@
+"""The fused SPN (native dilated convs, shared max-pools, first convs of
+towers with one input and dilation as one wider conv, a mask-free branch for
+unpadded batches) and the training one (a backward pass over the steps with a
+nonzero gradient only) against the original per-layer slim formulation on
+the same weights: same variables, outputs, gradients and detections."""
+import functools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tal_detection.builders import hyperparams_builder
+from tal_detection.builders import model_builder
+from tal_detection.core import standard_fields as fields
+from tal_detection.models import spn_towers
+from tal_detection.protos import hyperparams_pb2
+
+import tal_net_test_util as util
+
+RESULT = fields.DetectionResultFields
+# With context: (pool, rate1) (1, 1) for 1-3, (2, 2) for 5-6, (5, 5) for 16.
+SCALES = [1, 2, 3, 5, 6, 16]
+TOWER_TYPES = [spn_towers.SINGLE, spn_towers.SINGLE_TCONV,
+               spn_towers.MULTI_TCONV, spn_towers.MULTI_DILATED]
+
+
+def _hyperparams(batch_norm=False):
+  hyperparams = hyperparams_pb2.Hyperparams()
+  # Large enough weights that the outputs are far from constant.
+  hyperparams.initializer.truncated_normal_initializer.stddev = 0.3
+  if batch_norm:
+    hyperparams.batch_norm.scale = True
+  return hyperparams
+
+
+def _network(tower_type, implementation, batch_norm=False):
+  return spn_towers.SegmentProposalNetwork(
+      tower_type=tower_type, use_context=True, anchor_scales=SCALES,
+      depth=8, conv_hyperparams_fn=hyperparams_builder.build(
+          _hyperparams(batch_norm), is_training=False),
+      is_training=False, implementation=implementation)
+
+
+def _both_implementations(tower_type, inputs, mask,
+                          implementation=spn_towers.FUSED):
+  """(layers outputs, `implementation` outputs, variables), shared variables."""
+  reference = _network(tower_type, spn_towers.LAYERS).predict(
+      inputs, mask, scope='SPN')
+  variables = tf.compat.v1.trainable_variables()
+  with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
+                                   reuse=True):
+    candidate = _network(tower_type, implementation).predict(
+        inputs, mask, scope='SPN')
+  # Reuse would have failed on a variable the layers did not make; and no
+  # new one was made.
+  assert tf.compat.v1.trainable_variables() == variables
+  return reference, candidate, variables
+
+
+@pytest.mark.parametrize('implementation',
+                         [spn_towers.FUSED, spn_towers.SPARSE_BACKWARD])
+@pytest.mark.parametrize('tower_type', TOWER_TYPES)
+@pytest.mark.parametrize('lengths', [[40, 40], [40, 23]])
+def test_fast_outputs_and_gradients_equal_the_layers_formulation(
+    implementation, tower_type, lengths):
+  """Unpadded batches take the fused mask-free branch, padded ones the mask
+  one; the loss weighs a third of the anchors, as the sampled first-stage
+  losses do, so the sparse backward pass skips steps."""
+  rng = np.random.RandomState(0)
+  inputs = rng.randn(2, 40, 5).astype(np.float32)
+  mask = np.arange(40)[None, :] < np.array(lengths)[:, None]
+  sampled = rng.rand(2, 40, len(SCALES), 1) < 0.3
+  with tf.Graph().as_default():
+    inputs_t = tf.constant(inputs)
+    reference, candidate, variables = _both_implementations(
+        tower_type, inputs_t, tf.constant(mask), implementation)
+    # A loss over the valid steps only (padded outputs are meaningless).
+    valid = tf.constant((mask[:, :, None, None] & sampled).astype(np.float32))
+    fetches = []
+    for objectness, boxes in (reference, candidate):
+      loss = tf.reduce_sum(valid * (objectness ** 2 + 0.5 * boxes))
+      fetches.append((objectness, boxes,
+                      tf.gradients(loss, [inputs_t] + variables)))
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      (ref_obj, ref_box, ref_grads), (obj, box, grads) = sess.run(fetches)
+  for b, length in enumerate(lengths):
+    np.testing.assert_allclose(obj[b, :length], ref_obj[b, :length],
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(box[b, :length], ref_box[b, :length],
+                               rtol=1e-5, atol=1e-5)
+  assert np.abs(ref_obj).max() > 0.1  # not a degenerate comparison
+  for variable, got, expected in zip([None] + variables, grads, ref_grads):
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5,
+                               err_msg=str(variable))
+  assert np.abs(ref_grads[0]).max() > 0
+
+
+def test_fused_creates_the_layers_variables_in_the_same_order():
+  """Checkpoints of either implementation load into the other."""
+  built = {}
+  for implementation in spn_towers.IMPLEMENTATIONS:
+    with tf.Graph().as_default():
+      _network(spn_towers.MULTI_DILATED, implementation).predict(
+          tf.compat.v1.placeholder(tf.float32, [None, None, 5]), scope='SPN')
+      built[implementation] = [
+          (v.op.name, v.shape.as_list(), v.dtype.base_dtype)
+          for v in tf.compat.v1.global_variables()]
+      regularized = {v.op.name for v in tf.compat.v1.get_collection(
+          tf.compat.v1.GraphKeys.MODEL_VARIABLES)}
+      assert regularized == {name for name, _, _ in built[implementation]}
+  assert built[spn_towers.FUSED] == built[spn_towers.LAYERS]
+  assert built[spn_towers.SPARSE_BACKWARD] == built[spn_towers.LAYERS]
+  assert len(built[spn_towers.FUSED]) == 8 * len(SCALES)
+
+
+def _op_types(graph):
+  return {op.type for op in graph.get_operations()}
+
+
+def test_fused_graph_has_no_space_to_batch_and_shares_first_convs():
+  with tf.Graph().as_default() as graph:
+    _network(spn_towers.MULTI_DILATED, spn_towers.FUSED).predict(
+        tf.compat.v1.placeholder(tf.float32, [None, None, 5]),
+        tf.compat.v1.placeholder(tf.bool, [None, None]), scope='SPN')
+  assert 'SpaceToBatchND' not in _op_types(graph)
+  assert 'If' in _op_types(graph) or 'StatelessIf' in _op_types(graph)
+  with tf.Graph().as_default() as graph:
+    _network(spn_towers.MULTI_DILATED, spn_towers.FUSED).predict(
+        tf.compat.v1.placeholder(tf.float32, [None, None, 5]), scope='SPN')
+  convs = [op for op in graph.get_operations() if op.type == 'Conv2D']
+  # Three first convs (groups of 3, 2 and 1 towers of depth 8), six second
+  # convs, one head conv per tower.
+  assert len(convs) == 3 + 6 + 6
+  assert sorted(int(c.outputs[0].shape[-1]) for c in convs)[-2:] == [16, 24]
+
+
+@pytest.mark.parametrize('activation', [None, 'relu', 'tanh'])
+@pytest.mark.parametrize('rate', [1, 3])
+def test_row_sparse_backward_conv_equals_dense_conv_gradients(activation,
+                                                              rate):
+  """Against tf.nn.convolution's own gradients; some steps get no gradient,
+  including steps next to the ends (taps beyond a video's ends read zeros,
+  never the neighbouring video of the batch)."""
+  activation_fn = {None: None, 'relu': tf.nn.relu, 'tanh': tf.tanh}[activation]
+  rng = np.random.RandomState(1)
+  inputs = rng.randn(2, 11, 4).astype(np.float32)
+  weights = rng.randn(3, 4, 6).astype(np.float32)
+  biases = rng.randn(6).astype(np.float32)
+  upstream = rng.randn(2, 11, 6).astype(np.float32)
+  upstream[0, [1, 2, 5, 6, 7]] = 0.0
+  upstream[1, 3:] = 0.0
+  with tf.Graph().as_default():
+    tensors = [tf.constant(v) for v in (inputs, weights, biases)]
+    dense = tf.nn.bias_add(tf.nn.convolution(
+        tensors[0], tensors[1], padding='SAME', dilations=[rate]), tensors[2])
+    if activation_fn is not None:
+      dense = activation_fn(dense)
+    sparse = spn_towers.conv1d_with_row_sparse_backward(
+        tensors[0], tensors[1], tensors[2], rate, activation_fn)
+    fetches = [(out, tf.gradients(out, tensors, tf.constant(upstream)))
+               for out in (dense, sparse)]
+    with tf.compat.v1.Session() as sess:
+      (dense_out, dense_grads), (out, grads) = sess.run(fetches)
+  np.testing.assert_allclose(out, dense_out, rtol=1e-5, atol=1e-5)
+  for name, got, expected in zip(('inputs', 'weights', 'biases'), grads,
+                                 dense_grads):
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5,
+                               err_msg=name)
+  # Steps past the last one with a gradient still get some through the taps.
+  assert np.abs(dense_grads[0][1, 3:3 + rate]).min() > 0
+
+
+def test_training_graphs_default_to_the_sparse_backward_implementation():
+  """Training: no dense conv gradients and no cond (the losses would take
+  the gradients of both branches); inference: the fused graph's cond."""
+  for is_training in (True, False):
+    with tf.Graph().as_default() as graph:
+      inputs = tf.compat.v1.placeholder(tf.float32, [None, None, 5])
+      objectness, _ = spn_towers.SegmentProposalNetwork(
+          tower_type=spn_towers.MULTI_DILATED, use_context=True,
+          anchor_scales=SCALES, depth=8,
+          conv_hyperparams_fn=hyperparams_builder.build(
+              _hyperparams(), is_training=is_training),
+          is_training=is_training).predict(
+              inputs, tf.compat.v1.placeholder(tf.bool, [None, None]),
+              scope='SPN')
+      if is_training:
+        tf.gradients(tf.reduce_sum(objectness),
+                     tf.compat.v1.trainable_variables() + [inputs])
+    types = _op_types(graph)
+    has_cond = bool({'If', 'StatelessIf'} & types)
+    if is_training:
+      assert not has_cond
+      assert not {'Conv2DBackpropFilter', 'Conv2DBackpropInput',
+                  'SpaceToBatchND'} & types
+      assert 'UnsortedSegmentSum' in types
+    else:
+      assert has_cond
+
+
+def test_batch_norm_uses_the_layers_formulation_without_a_cond():
+  """Batch norm's update ops must not live in a cond branch."""
+  with tf.Graph().as_default() as graph:
+    network = _network(spn_towers.MULTI_DILATED, spn_towers.FUSED,
+                       batch_norm=True)
+    network.predict(tf.compat.v1.placeholder(tf.float32, [None, None, 5]),
+                    tf.compat.v1.placeholder(tf.bool, [None, None]),
+                    scope='SPN')
+  assert not {'If', 'StatelessIf'} & _op_types(graph)
+  assert 'SpaceToBatchND' in _op_types(graph)
+  with graph.as_default():
+    names = {v.op.name for v in tf.compat.v1.global_variables()}
+  assert 'SPN/tower_s16/conv1/BatchNorm/gamma' in names
+
+
+def _detections(model_config, videos, lengths, implementation):
+  """Detections of a padded batch, with the SPNs of `implementation`."""
+  spn_class = spn_towers.SegmentProposalNetwork
+  original = model_builder.spn_towers.SegmentProposalNetwork
+  model_builder.spn_towers.SegmentProposalNetwork = functools.partial(
+      spn_class, implementation=implementation)
+  try:
+    model = model_builder.build(model_config, is_training=False)
+  finally:
+    model_builder.spn_towers.SegmentProposalNetwork = original
+  time = max(lengths)
+  features = {k: tf.constant(np.stack([
+      np.pad(v[k], [[0, time - len(v[k])], [0, 0]]) for v in videos]))
+              for k in videos[0]}
+  preprocessed, steps = model.preprocess(features, tf.constant(lengths))
+  return model.postprocess(model.predict(preprocessed, steps), steps)
+
+
+@pytest.mark.parametrize('num_videos', [1, 2])
+def test_model_detections_equal_the_layers_formulation(num_videos):
+  """One video: the mask-free branch; a padded batch of two: the masked one."""
+  config = util.tiny_model_config()
+  dims = {'rgb': 6, 'flow': 5}
+  videos = [util.synthetic_video(50, dims, [(5, 12, 1), (30, 44, 2)], seed=3),
+            util.synthetic_video(33, dims, [(8, 20, 3)], seed=4)][:num_videos]
+  lengths = [len(v['rgb']) for v in videos]
+  with tf.Graph().as_default():
+    tf.compat.v1.set_random_seed(5)
+    reference = _detections(config, videos, lengths, spn_towers.LAYERS)
+    with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
+                                     reuse=True):
+      candidate = _detections(config, videos, lengths, spn_towers.FUSED)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      expected, got = sess.run([reference, candidate])
+  for b in range(num_videos):
+    n = int(expected[RESULT.num_detections][b])
+    assert n > 0 and int(got[RESULT.num_detections][b]) == n
+    for key in (RESULT.detection_segments, RESULT.detection_scores,
+                RESULT.detection_classes):
+      np.testing.assert_allclose(got[key][b][:n], expected[key][b][:n],
+                                 rtol=1e-5, atol=1e-5)
+    p = int(expected[RESULT.num_proposals][b])
+    assert int(got[RESULT.num_proposals][b]) == p
+    for key in (RESULT.proposal_segments, RESULT.proposal_scores):
+      np.testing.assert_allclose(got[key][b][:p], expected[key][b][:p],
+                                 rtol=1e-5, atol=1e-5)
