@@ -27,7 +27,6 @@ import sys
 import tempfile
 
 import numpy as np
-import tensorflow as tf
 
 from tal_detection.benchmarks import flops
 from tal_detection.benchmarks import timing
