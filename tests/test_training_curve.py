@@ -193,7 +193,7 @@ def test_regularised_fragment_parses_over_the_paper_config():
   from tal_detection.utils import config_util
   config = config_util.load_pipeline(
       os.path.join(util.REPO_ROOT, 'configs', 'thumos14_i3d_tal_net.config'),
-      override_files=[os.path.join(util.REPO_ROOT, 'configs', 'ablations',
+      override_files=[os.path.join(util.REPO_ROOT, 'configs', 'fragments',
                                    'regularised.config')])
   tal_net = config.model.tal_net
   assert tal_net.segment_proposal_network.head_dropout_rate == pytest.approx(

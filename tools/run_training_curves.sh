@@ -6,7 +6,7 @@
 #    / 212 test videos, two STREAM_DIM-d streams at 48-frame steps) to
 #    OUT_DIR/data and converts it to OUT_DIR/data/records;
 # 2. trains configs/thumos14_i3d_tal_net.config for NUM_TRAIN_STEPS steps
-#    twice, "paper" (as is) and "regularised" (+ configs/ablations/
+#    twice, "paper" (as is) and "regularised" (+ configs/fragments/
 #    regularised.config), concurrently (PARALLEL=0: one after the other),
 #    checkpointing and evaluating every EVAL_EVERY_STEPS steps; each run's
 #    model_main output goes to OUT_DIR/logs/<run>.log, its model to
@@ -42,7 +42,7 @@ fi
 
 PY="${PYTHON:-python}"
 CONFIG=configs/thumos14_i3d_tal_net.config
-REGULARISED=configs/ablations/regularised.config
+REGULARISED=configs/fragments/regularised.config
 if [ "$QUICK" = 1 ]; then
   STEPS="${NUM_TRAIN_STEPS:-10}"
   EVAL_EVERY="${EVAL_EVERY_STEPS:-5}"
