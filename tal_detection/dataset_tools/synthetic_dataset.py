@@ -769,20 +769,9 @@ def _write_thumos14_hard(tmp_dir, num_train, num_test, stream_dim, seed,
           sorted({index for index, _, _ in segments}),
           feature_rate=feature_rate, noise_std=noise_std,
           signal_strength=signal_strength, **hard_params)
-      features = np.concatenate([rgb, flow], axis=1).astype(feature_dtype)
-      np.save(os.path.join(tmp_dir, FEATURES_DIRNAME, video_id + '.npy'),
-              features)
-      database[video_id] = {
-          'subset': subset,
-          'duration': duration,
-          'fps': fps,
-          'annotations': [{
-              'label': label,
-              'segment': [start, end],
-              'segment(frames)': [round(start * fps, 1), round(end * fps, 1)],
-              'label_id': label_ids[label],
-          } for label, start, end in kept],
-      }
+      features = _write_video(tmp_dir, video_id, rgb, flow, feature_dtype)
+      database[video_id] = _database_entry(subset, duration, fps, kept,
+                                           label_ids)
       subset_counts['videos'] += 1
       subset_counts['instances'] += len(kept)
       subset_counts['steps'] += features.shape[0]
@@ -798,6 +787,28 @@ def _write_thumos14_hard(tmp_dir, num_train, num_test, stream_dim, seed,
                      for k, v in sorted(params.items())},
   }
   return database, counts, feature_info
+
+
+def _write_video(tmp_dir, video_id, rgb, flow, feature_dtype):
+  """Saves one video's [T, D_rgb + D_flow] features; returns them."""
+  features = np.concatenate([rgb, flow], axis=1).astype(feature_dtype)
+  np.save(os.path.join(tmp_dir, FEATURES_DIRNAME, video_id + '.npy'), features)
+  return features
+
+
+def _database_entry(subset, duration, fps, segments, label_ids):
+  """A video's ActivityNet-style json entry from [(label, start, end)]."""
+  return {
+      'subset': subset,
+      'duration': duration,
+      'fps': fps,
+      'annotations': [{
+          'label': label,
+          'segment': [start, end],
+          'segment(frames)': [round(start * fps, 1), round(end * fps, 1)],
+          'label_id': label_ids[label],
+      } for label, start, end in segments],
+  }
 
 
 def _check_replaceable(output_dir):
@@ -975,20 +986,10 @@ def generate(output_dir, num_train=None, num_test=None, stream_dim=64,
             rng, duration, segments, class_index, cues,
             signal_strength=signal_strength, noise_std=noise_std)
         video_id = 'synthetic_%s_%04d' % (subset, index)
-        features = np.concatenate([rgb, flow], axis=1).astype(feature_dtype)
-        np.save(os.path.join(tmp_dir, FEATURES_DIRNAME, video_id + '.npy'),
-                features)
-        database[video_id] = {
-            'subset': subset,
-            'duration': duration,
-            'fps': FPS,
-            'annotations': [{
-                'label': label,
-                'segment': [start, end],
-                'segment(frames)': [round(start * FPS, 1), round(end * FPS, 1)],
-                'label_id': label_ids[label],
-            } for start, end in segments],
-        }
+        features = _write_video(tmp_dir, video_id, rgb, flow, feature_dtype)
+        database[video_id] = _database_entry(
+            subset, duration, FPS,
+            [(label, start, end) for start, end in segments], label_ids)
         subset_counts['instances'] += len(segments)
         subset_counts['steps'] += features.shape[0]
       counts[subset] = subset_counts

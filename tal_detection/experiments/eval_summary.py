@@ -14,7 +14,7 @@ _METRICS_PREFIX = 'metrics_'
 _METRICS_SUFFIX = '.json'
 
 
-def _step_of(filename):
+def step_of(filename):
   """The step of a 'metrics_<step>.json' name (model_lib's), else None."""
   if not (filename.startswith(_METRICS_PREFIX) and
           filename.endswith(_METRICS_SUFFIX)):
@@ -49,7 +49,7 @@ def latest_eval_metrics(model_dir):
   steps = {}
   if os.path.isdir(eval_dir):
     for name in os.listdir(eval_dir):
-      step = _step_of(name)
+      step = step_of(name)
       if step is not None:
         steps[step] = os.path.join(eval_dir, name)
   if not steps:

@@ -9,14 +9,12 @@ json and markdown of tools/summarize_training_curve.py come from here; the
 markdown is ready for a README block (tal_detection/utils/readme_results.py).
 """
 import collections
-import json
 import os
 
+from tal_detection.experiments import eval_summary
 from tal_detection.metrics import metric_names
 
 _LOSS_PREFIX = 'Loss/'
-_METRICS_PREFIX = 'metrics_'
-_METRICS_SUFFIX = '.json'
 
 Run = collections.namedtuple('Run', ['label', 'model_dir'])
 
@@ -41,27 +39,13 @@ def eval_metrics_paths(model_dir):
   paths = {}
   if os.path.isdir(eval_dir):
     for name in os.listdir(eval_dir):
-      if name.startswith(_METRICS_PREFIX) and name.endswith(_METRICS_SUFFIX):
-        step = name[len(_METRICS_PREFIX):-len(_METRICS_SUFFIX)]
-        if step.isdigit():
-          paths[int(step)] = os.path.join(eval_dir, name)
+      step = eval_summary.step_of(name)
+      if step is not None:
+        paths[step] = os.path.join(eval_dir, name)
   if not paths:
     raise ValueError('%s: no eval/metrics_<step>.json (has the run '
                      'evaluated yet?)' % model_dir)
   return paths
-
-
-def _load(path):
-  try:
-    with open(path, 'r', encoding='utf-8') as f:
-      metrics = json.load(f)
-  except OSError as e:
-    raise ValueError('%s: cannot read: %s' % (path, e.strerror or e)) from None
-  except ValueError as e:
-    raise ValueError('%s: not JSON: %s' % (path, e)) from None
-  if not isinstance(metrics, dict):
-    raise ValueError('%s: expected a JSON object' % path)
-  return metrics
 
 
 def read_curve(model_dir, tiou=0.5, an=100):
@@ -79,7 +63,7 @@ def read_curve(model_dir, tiou=0.5, an=100):
   ar_name = metric_names.proposal_ar(an)
   points = []
   for step, path in sorted(eval_metrics_paths(model_dir).items()):
-    metrics = _load(path)
+    metrics = eval_summary.load_json(path)
     if map_name not in metrics:
       raise ValueError('%s: no %s' % (path, map_name))
     points.append({
