@@ -9,6 +9,7 @@ import pytest
 
 from tal_detection.benchmarks import inference
 from tal_detection.utils import config_util
+from tal_detection.utils import threading_util
 
 import tal_net_test_util
 
@@ -64,6 +65,15 @@ def _check_results(results, num_steps, stream_dims, quick_factors):
     assert results['latency_ms_%gx' % row['factor']] == row['median_ms']
     assert results['us_per_step_%gx' % row['factor']] == row['us_per_step']
   assert len(results['load_average_before']) == 3
+  # Every timing ran with the serving rule's threads (two streams here); the
+  # matmul probe ran as many products at once as the model can.
+  threads = results['threads']
+  assert (threads['intra_op'], threads['inter_op']) == (
+      threading_util.serving_threads(len(results['stream_dims'])))
+  assert threads['matmul_parallel_chains'] == max(
+      1, threads['inter_op'] // threads['intra_op'])
+  assert results['matmul']['parallel_chains'] == (
+      threads['matmul_parallel_chains'])
 
 
 def _check_bf16_results(results):

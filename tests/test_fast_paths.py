@@ -13,6 +13,7 @@ from tal_detection.builders import hyperparams_builder
 from tal_detection.builders import model_builder
 from tal_detection.core import standard_fields as fields
 from tal_detection.models import spn_towers
+from tal_detection.ops import soi_pooling
 from tal_detection.protos import hyperparams_pb2
 
 import tal_net_test_util as util
@@ -214,16 +215,23 @@ def test_batch_norm_uses_the_layers_formulation_without_a_cond():
   assert 'SPN/tower_s16/conv1/BatchNorm/gamma' in names
 
 
-def _detections(model_config, videos, lengths, implementation):
-  """Detections of a padded batch, with the SPNs of `implementation`."""
+def _detections(model_config, videos, lengths, implementation,
+                soi_implementation=soi_pooling.FORWARD):
+  """Detections of a padded batch, with the SPNs of `implementation` and the
+  SoI pooling of `soi_implementation`."""
   spn_class = spn_towers.SegmentProposalNetwork
   original = model_builder.spn_towers.SegmentProposalNetwork
+  original_soi = soi_pooling.soi_pooling
   model_builder.spn_towers.SegmentProposalNetwork = functools.partial(
       spn_class, implementation=implementation)
+  model_builder.soi_pooling.soi_pooling = (
+      lambda *args, **kwargs: original_soi(
+          *args, **dict(kwargs, implementation=soi_implementation)))
   try:
     model = model_builder.build(model_config, is_training=False)
   finally:
     model_builder.spn_towers.SegmentProposalNetwork = original
+    model_builder.soi_pooling.soi_pooling = original_soi
   time = max(lengths)
   features = {k: tf.constant(np.stack([
       np.pad(v[k], [[0, time - len(v[k])], [0, 0]]) for v in videos]))
@@ -232,23 +240,7 @@ def _detections(model_config, videos, lengths, implementation):
   return model.postprocess(model.predict(preprocessed, steps), steps)
 
 
-@pytest.mark.parametrize('num_videos', [1, 2])
-def test_model_detections_equal_the_layers_formulation(num_videos):
-  """One video: the mask-free branch; a padded batch of two: the masked one."""
-  config = util.tiny_model_config()
-  dims = {'rgb': 6, 'flow': 5}
-  videos = [util.synthetic_video(50, dims, [(5, 12, 1), (30, 44, 2)], seed=3),
-            util.synthetic_video(33, dims, [(8, 20, 3)], seed=4)][:num_videos]
-  lengths = [len(v['rgb']) for v in videos]
-  with tf.Graph().as_default():
-    tf.compat.v1.set_random_seed(5)
-    reference = _detections(config, videos, lengths, spn_towers.LAYERS)
-    with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
-                                     reuse=True):
-      candidate = _detections(config, videos, lengths, spn_towers.FUSED)
-    with tf.compat.v1.Session() as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      expected, got = sess.run([reference, candidate])
+def _assert_same_detections(got, expected, num_videos):
   for b in range(num_videos):
     n = int(expected[RESULT.num_detections][b])
     assert n > 0 and int(got[RESULT.num_detections][b]) == n
@@ -261,3 +253,48 @@ def test_model_detections_equal_the_layers_formulation(num_videos):
     for key in (RESULT.proposal_segments, RESULT.proposal_scores):
       np.testing.assert_allclose(got[key][b][:p], expected[key][b][:p],
                                  rtol=1e-5, atol=1e-5)
+
+
+def _two_videos():
+  dims = {'rgb': 6, 'flow': 5}
+  return [util.synthetic_video(50, dims, [(5, 12, 1), (30, 44, 2)], seed=3),
+          util.synthetic_video(33, dims, [(8, 20, 3)], seed=4)]
+
+
+@pytest.mark.parametrize('num_videos', [1, 2])
+def test_model_detections_equal_the_layers_formulation(num_videos):
+  """One video: the mask-free branch; a padded batch of two: the masked one."""
+  config = util.tiny_model_config()
+  videos = _two_videos()[:num_videos]
+  lengths = [len(v['rgb']) for v in videos]
+  with tf.Graph().as_default():
+    tf.compat.v1.set_random_seed(5)
+    reference = _detections(config, videos, lengths, spn_towers.LAYERS)
+    with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
+                                     reuse=True):
+      candidate = _detections(config, videos, lengths, spn_towers.FUSED)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      expected, got = sess.run([reference, candidate])
+  _assert_same_detections(got, expected, num_videos)
+
+
+@pytest.mark.parametrize('num_videos', [1, 2])
+def test_model_detections_equal_with_the_gather_soi_pooling(num_videos):
+  """Eval/export SoI pooling (crop_and_resize) against training's gathers."""
+  config = util.tiny_model_config()
+  videos = _two_videos()[:num_videos]
+  lengths = [len(v['rgb']) for v in videos]
+  with tf.Graph().as_default():
+    tf.compat.v1.set_random_seed(5)
+    reference = _detections(config, videos, lengths, spn_towers.FUSED,
+                            soi_pooling.GATHER)
+    with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
+                                     reuse=True):
+      candidate = _detections(config, videos, lengths, spn_towers.FUSED)
+    ops = {op.type for op in tf.compat.v1.get_default_graph().get_operations()}
+    assert 'CropAndResize' in ops
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      expected, got = sess.run([reference, candidate])
+  _assert_same_detections(got, expected, num_videos)

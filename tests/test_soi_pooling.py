@@ -44,7 +44,8 @@ def test_output_bins_formula():
   assert soi_lib.soi_output_bins(5, 1, 1) == 5
 
 
-def test_hand_computed_values():
+@pytest.mark.parametrize('implementation', soi_lib.IMPLEMENTATIONS)
+def test_hand_computed_values(implementation):
   # Feature i of channel 0 equals 10 * (i + 1); valid length 6 of 8.
   features = np.zeros((1, 8, 1), np.float32)
   features[0, :, 0] = 10.0 * np.arange(1, 9)
@@ -53,7 +54,8 @@ def test_hand_computed_values():
                          [-1.0, 1.0],    # crosses the start
                          [5.0, 7.0]]],   # crosses the valid end (6)
                        np.float32)
-  result = soi_lib.soi_pooling(features, proposals, [6], crop_size=4)
+  result = soi_lib.soi_pooling(features, proposals, [6], crop_size=4,
+                               implementation=implementation)
   result = result.numpy()[0, :, :, 0]
   # [2, 4], 4 bins: centres 2.25 2.75 3.25 3.75 -> u 1.75 2.25 2.75 3.25.
   np.testing.assert_allclose(result[0], [27.5, 32.5, 37.5, 42.5], rtol=1e-6)
@@ -68,22 +70,24 @@ def test_hand_computed_values():
   np.testing.assert_allclose(result[3], [57.5, 45.0, 15.0, 0.0], rtol=1e-6)
 
 
-def test_context_extension_hand_computed():
+@pytest.mark.parametrize('implementation', soi_lib.IMPLEMENTATIONS)
+def test_context_extension_hand_computed(implementation):
   features = np.arange(12, dtype=np.float32).reshape(1, 12, 1)
   proposals = np.array([[[4.0, 6.0]]], np.float32)
   # Context 0.5 extends [4, 6] to [3, 7]; 4 bins centred at 3.5 .. 6.5 are
   # exactly features 3..6; max-pool 2/2 keeps 4 and 6.
   result = soi_lib.soi_pooling(features, proposals, [12], crop_size=4,
                                context_ratio=0.5, maxpool_kernel_size=2,
-                               maxpool_stride=2)
+                               maxpool_stride=2, implementation=implementation)
   np.testing.assert_allclose(result.numpy()[0, 0, :, 0], [4.0, 6.0])
 
 
 @pytest.mark.parametrize('crop_size,context_ratio,kernel,stride', [
     (16, 0.5, 2, 2), (16, 0.0, 2, 2), (7, 0.25, 3, 2), (5, 1.0, 1, 1),
     (8, 0.5, 8, 1)])
+@pytest.mark.parametrize('implementation', soi_lib.IMPLEMENTATIONS)
 def test_random_cases_match_reference(crop_size, context_ratio, kernel,
-                                      stride):
+                                      stride, implementation):
   rng = np.random.RandomState(crop_size * 10 + kernel)
   batch_size, num_total_steps, depth, num_proposals = 3, 20, 5, 9
   features = rng.randn(batch_size, num_total_steps, depth).astype(np.float32)
@@ -96,29 +100,34 @@ def test_random_cases_match_reference(crop_size, context_ratio, kernel,
   proposals[:, 1] = [-30.0, 50.0]
   proposals[:, 2] = [3.3, 3.3]
   result = soi_lib.soi_pooling(features, proposals, num_steps, crop_size,
-                               context_ratio, kernel, stride)
+                               context_ratio, kernel, stride,
+                               implementation=implementation)
   expected = _reference(features, proposals, num_steps, crop_size,
                         context_ratio, kernel, stride)
   assert result.shape == expected.shape
   np.testing.assert_allclose(result.numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_padding_and_far_proposals_read_zeros():
+@pytest.mark.parametrize('implementation', soi_lib.IMPLEMENTATIONS)
+def test_padding_and_far_proposals_read_zeros(implementation):
   features = np.ones((2, 10, 3), np.float32)
   proposals = np.array([[[-20.0, -5.0], [15.0, 40.0]],
                         [[7.0, 9.0], [1e9, 2e9]]], np.float32)
-  result = soi_lib.soi_pooling(features, proposals, [10, 6], crop_size=4)
+  result = soi_lib.soi_pooling(features, proposals, [10, 6], crop_size=4,
+                               implementation=implementation)
   np.testing.assert_array_equal(result.numpy(), 0.0)
 
 
-def test_batch_of_two_equals_each_alone():
+@pytest.mark.parametrize('implementation', soi_lib.IMPLEMENTATIONS)
+def test_batch_of_two_equals_each_alone(implementation):
   rng = np.random.RandomState(7)
   features = rng.randn(2, 15, 4).astype(np.float32)
   proposals = np.array([[[-2.0, 5.0], [8.0, 16.0]],
                         [[1.0, 4.5], [6.0, 12.0]]], np.float32)
-  batched = soi_lib.soi_pooling(features, proposals, [15, 9], 6, 0.5, 2, 2)
+  batched = soi_lib.soi_pooling(features, proposals, [15, 9], 6, 0.5, 2, 2,
+                                implementation=implementation)
   alone = soi_lib.soi_pooling(features[1:, :9], proposals[1:], [9], 6, 0.5,
-                              2, 2)
+                              2, 2, implementation=implementation)
   np.testing.assert_allclose(batched.numpy()[1:], alone.numpy(), atol=1e-6)
 
 
@@ -154,7 +163,8 @@ def test_no_gradient_reaches_padding():
   assert np.abs(gradient[0]).min() > 0.0
 
 
-def test_graph_mode_unknown_shapes():
+@pytest.mark.parametrize('implementation', soi_lib.IMPLEMENTATIONS)
+def test_graph_mode_unknown_shapes(implementation):
   rng = np.random.RandomState(5)
   features = rng.randn(2, 11, 4).astype(np.float32)
   proposals = np.array([[[-1.0, 3.0], [2.5, 9.0], [4.0, 14.0]],
@@ -167,7 +177,8 @@ def test_graph_mode_unknown_shapes():
     num_steps_ph = tf.compat.v1.placeholder(tf.int32, [None])
     pooled = soi_lib.soi_pooling(features_ph, proposals_ph, num_steps_ph,
                                  crop_size=7, context_ratio=0.5,
-                                 maxpool_kernel_size=3, maxpool_stride=2)
+                                 maxpool_kernel_size=3, maxpool_stride=2,
+                                 implementation=implementation)
     assert pooled.shape.as_list() == [None, None, 3, None]
     with tf.compat.v1.Session(graph=graph) as sess:
       result = sess.run(pooled, {features_ph: features,
@@ -197,9 +208,14 @@ def test_bad_arguments_raise_value_error():
                         context_ratio=-0.1)
   with pytest.raises(ValueError, match='proposals'):
     soi_lib.soi_pooling(features, tf.zeros([1, 2]), [5], crop_size=2)
+  with pytest.raises(ValueError, match='implementation'):
+    soi_lib.soi_pooling(features, proposals, [5], crop_size=2,
+                        implementation='loop')
 
 
-def test_bfloat16_features_pool_in_float32_and_come_back_bfloat16():
+@pytest.mark.parametrize('implementation', soi_lib.IMPLEMENTATIONS)
+def test_bfloat16_features_pool_in_float32_and_come_back_bfloat16(
+    implementation):
   rng = np.random.RandomState(5)
   features = rng.randn(1, 9, 4).astype(np.float32)
   proposals = tf.constant([[[0.3, 4.1], [2.2, 8.6]]], tf.float32)
@@ -207,7 +223,7 @@ def test_bfloat16_features_pool_in_float32_and_come_back_bfloat16():
   rounded = tf.cast(tf.cast(features, tf.bfloat16), tf.float32)
   expected_rounded = soi_lib.soi_pooling(rounded, proposals, [9], 6, 0.5, 2, 2)
   got = soi_lib.soi_pooling(tf.cast(features, tf.bfloat16), proposals, [9], 6,
-                            0.5, 2, 2)
+                            0.5, 2, 2, implementation=implementation)
   assert got.dtype == tf.bfloat16
   # Interpolating the rounded features in float32, then one rounding.
   np.testing.assert_allclose(
@@ -216,3 +232,56 @@ def test_bfloat16_features_pool_in_float32_and_come_back_bfloat16():
       rtol=0, atol=0)
   np.testing.assert_allclose(got.numpy().astype(np.float32), expected.numpy(),
                              rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize('num_total_steps', [1, 7, 188, 255, 256, 257, 18800])
+def test_crop_and_resize_equals_gather_to_one_rounding(num_total_steps):
+  """Same sample positions: the paths differ by the interpolation's rounding.
+
+  Lengths around powers of two (the crop_and_resize image is padded to
+  2^k + 1 rows), a long video (positions with few fraction bits), padded
+  batch rows, proposals past both ends and of zero length.
+  """
+  rng = np.random.RandomState(num_total_steps)
+  depth, num_proposals = 6, 40
+  features = rng.randn(2, num_total_steps, depth).astype(np.float32)
+  num_steps = np.array([num_total_steps, max(1, num_total_steps // 3)])
+  starts = rng.uniform(-0.2 * num_total_steps - 2, 1.1 * num_total_steps,
+                       size=(2, num_proposals))
+  lengths = rng.uniform(0.0, 0.3 * num_total_steps + 1, size=(2, num_proposals))
+  proposals = np.stack([starts, starts + lengths], axis=2).astype(np.float32)
+  proposals[:, 0] = [-1e6, 1e6]
+  proposals[:, 1] = [0.25, 0.25]
+  pooled = {
+      implementation: soi_lib.soi_pooling(
+          features, proposals, num_steps, 16, 0.5, 2, 2,
+          implementation=implementation).numpy()
+      for implementation in soi_lib.IMPLEMENTATIONS}
+  np.testing.assert_allclose(pooled[soi_lib.CROP_AND_RESIZE],
+                             pooled[soi_lib.GATHER], rtol=0,
+                             atol=4 * np.finfo(np.float32).eps *
+                             np.abs(features).max())
+
+
+def test_crop_and_resize_power_of_two_padding():
+  for value in [1, 2, 3, 4, 5, 189, 256, 257, 18801, 2 ** 20, 2 ** 20 + 1]:
+    expected = max(2, 1 << (value - 1).bit_length())
+    assert int(soi_lib._power_of_two_at_least(tf.constant(value))) == expected
+
+
+def test_forward_compiles_16_bit_gathers_with_xla_and_float32_crops():
+  graph = tf.Graph()
+  with graph.as_default():
+    proposals = tf.constant([[[0.3, 4.1], [2.2, 8.6]]], tf.float32)
+    for dtype in (tf.float32, tf.bfloat16):
+      soi_lib.soi_pooling(tf.zeros([1, 9, 4], dtype), proposals, [9], 6, 0.5,
+                          2, 2, scope='pool_%s' % dtype.name,
+                          implementation=soi_lib.FORWARD)
+  ops = {op.name: op for op in graph.get_operations()}
+  float32_ops = [op for name, op in ops.items()
+                 if name.startswith('pool_float32/')]
+  assert 'CropAndResize' in {op.type for op in float32_ops}
+  assert not any('_XlaCompile' in op.node_def.attr for op in float32_ops)
+  gathers = [op for name, op in ops.items()
+             if name.startswith('pool_bfloat16/') and op.type == 'GatherV2']
+  assert gathers and all(op.get_attr('_XlaCompile') for op in gathers)

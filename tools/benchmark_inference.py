@@ -58,6 +58,7 @@ from tal_detection import exporter
 from tal_detection.benchmarks import inference
 from tal_detection.utils import config_util
 from tal_detection.utils import io_util
+from tal_detection.utils import threading_util
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -95,6 +96,10 @@ flags.DEFINE_string('output_txt', None, 'Where to write the printed table.')
 flags.DEFINE_boolean('quick', False, 'Smoke run: 3 repeats, lengths 1x and '
                      '2x, 2 training steps.')
 flags.DEFINE_integer('seed', 0, 'Seed of the random features and weights.')
+flags.DEFINE_integer('intra_op_threads', 0, 'Threads per op (0: the cores '
+                     'divided among the model\'s streams, as tools/infer.py '
+                     'runs it).')
+flags.DEFINE_integer('inter_op_threads', 0, 'Ops at once (0: one per core).')
 
 
 def settings_from_flags():
@@ -111,13 +116,26 @@ def settings_from_flags():
       length_factors=factors, warmup=FLAGS.warmup, repeats=FLAGS.repeats,
       scaling_repeats=FLAGS.scaling_repeats, train_steps=FLAGS.train_steps,
       train_warmup=FLAGS.train_warmup, matmul_size=FLAGS.matmul_size,
-      matmul_repeats=FLAGS.matmul_repeats, seed=FLAGS.seed, quick=FLAGS.quick)
+      matmul_repeats=FLAGS.matmul_repeats, seed=FLAGS.seed, quick=FLAGS.quick,
+      intra_op_threads=FLAGS.intra_op_threads,
+      inter_op_threads=FLAGS.inter_op_threads)
   if FLAGS.quick:
     settings.warmup = settings.train_warmup = 1
     settings.repeats = settings.matmul_repeats = 3
     settings.scaling_repeats = settings.train_steps = 2
     settings.length_factors = (1.0, 2.0)
   return settings
+
+
+def _configure_threads(pipeline, settings):
+  """Fixes the process's thread counts before TensorFlow runs its first op
+  (exporting does), and records them in settings."""
+  threads = threading_util.serving_threads(
+      len(config_util.get_stream_names(pipeline.model)),
+      intra_op_threads=settings.intra_op_threads,
+      inter_op_threads=settings.inter_op_threads)
+  threading_util.configure(*threads)
+  settings.intra_op_threads, settings.inter_op_threads = threads
 
 
 def run_benchmark(settings):
@@ -133,6 +151,7 @@ def run_benchmark(settings):
     if not os.path.exists(config_path):
       config_path = FLAGS.pipeline_config_path
     pipeline = config_util.load_pipeline(config_path)
+    _configure_threads(pipeline, settings)
     model = {'source': 'SavedModel %s' % version_dir,
              'note': 'the given SavedModel; training uses %s' % config_path}
     bf16_version_dir = None
@@ -145,6 +164,7 @@ def run_benchmark(settings):
     return inference.run(pipeline, version_dir, model, settings,
                          bf16_version_dir=bf16_version_dir)
   pipeline = config_util.load_pipeline(FLAGS.pipeline_config_path)
+  _configure_threads(pipeline, settings)
   work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix='tal_benchmark_')
   try:
     version_dirs, export_seconds = (

@@ -25,6 +25,7 @@ from tal_detection.benchmarks import timing
 from tal_detection.builders import model_builder
 from tal_detection.core import standard_fields as fields
 from tal_detection.utils import config_util
+from tal_detection.utils import threading_util
 
 PAPER_LATENCY_MS = 9.0  # TAL-Net paper, Table 8: proposal + classification.
 TRAIN_NUM_GROUNDTRUTH = 15  # Random ground-truth segments of the train video.
@@ -46,6 +47,9 @@ class Settings:
   matmul_repeats: int = 10
   seed: int = 0
   quick: bool = False
+  # 0: threading_util.serving_threads' choice for the model's streams.
+  intra_op_threads: int = 0
+  inter_op_threads: int = 0
 
   def check(self):
     if self.num_steps <= memory_probe.BASELINE_STEPS:
@@ -54,6 +58,9 @@ class Settings:
     if self.repeats < 1 or self.train_steps < 1 or not self.length_factors:
       raise ValueError('--repeats, --train_steps, --length_factors: must be '
                        'positive / non-empty')
+    if self.intra_op_threads < 0 or self.inter_op_threads < 0:
+      raise ValueError('--intra_op_threads, --inter_op_threads: must be >= 0 '
+                       '(0: chosen for the model)')
 
 
 def export_random_weights(pipeline, work_dir, seed):
@@ -154,10 +161,14 @@ def time_tf2_signatures_interleaved(version_dirs, inputs, warmup, repeats):
   return times, {name: call() for name, call in calls.items()}
 
 
-def time_v1_session(version_dir, inputs, warmup, repeats):
-  """The same SavedModel in a tf.compat.v1.Session: sess.run of its outputs."""
+def time_v1_session(version_dir, inputs, warmup, repeats, threads):
+  """The same SavedModel in a tf.compat.v1.Session: sess.run of its outputs.
+
+  threads: (intra-op, inter-op) counts of the session.
+  """
   graph = tf.Graph()
-  with tf.compat.v1.Session(graph=graph) as sess:
+  with tf.compat.v1.Session(
+      graph=graph, config=threading_util.session_config(*threads)) as sess:
     meta_graph = tf.compat.v1.saved_model.loader.load(
         sess, [tf.saved_model.SERVING], version_dir)
     signature = meta_graph.signature_def[
@@ -177,10 +188,10 @@ def inference_float_ops(version_dir, stream_dims, num_steps):
           'profiler_dense_float_ops': flops.dense_float_ops(counts)}
 
 
-def _run_probe(version_dir, num_steps, repeats, settings):
+def _run_probe(version_dir, num_steps, repeats, settings, threads):
   process = subprocess.run(
       memory_probe.command(version_dir, num_steps, repeats, settings.seed,
-                           settings.video, sys.executable),
+                           settings.video, sys.executable, threads),
       capture_output=True, text=True, check=False)
   if process.returncode != 0:
     tail = (process.stderr.strip().splitlines() or ['(no output)'])[-1]
@@ -189,7 +200,7 @@ def _run_probe(version_dir, num_steps, repeats, settings):
   return json.loads(process.stdout.strip().splitlines()[-1])
 
 
-def scaling(version_dir, settings, repeats, factors):
+def scaling(version_dir, settings, repeats, factors, threads):
   """Latency and memory per step at each length, a fresh process each."""
   baseline = memory_probe.BASELINE_STEPS
   rows = []
@@ -197,7 +208,7 @@ def scaling(version_dir, settings, repeats, factors):
     num_steps = int(round(settings.num_steps * factor))
     # Long videos take seconds per run: fewer repeats, at least 2.
     runs = max(2, repeats if factor <= 10 else repeats // 2)
-    probe = _run_probe(version_dir, num_steps, runs, settings)
+    probe = _run_probe(version_dir, num_steps, runs, settings, threads)
     median_s = float(np.median(probe['times_s']))
     extra_kib = probe['long_growth_kib'] - probe['baseline_growth_kib']
     rows.append({
@@ -277,6 +288,14 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
   load_before = timing.load_average()
   signature, _ = flops.load_serving_meta_graph(version_dir)
   stream_dims = serving_stream_dims(signature)
+  # Every timing below (this process's eager runtime, the Session, the
+  # scaling subprocesses, the matmul probe) runs with these thread counts.
+  threads = threading_util.serving_threads(
+      len(stream_dims), intra_op_threads=settings.intra_op_threads,
+      inter_op_threads=settings.inter_op_threads)
+  threading_util.configure(*threads)
+  # Independent products at once, as many as ops can run side by side.
+  probe_chains = max(1, threads[1] // threads[0])
   inputs = memory_probe.make_video_inputs(
       stream_dims, settings.num_steps, np.random.default_rng(settings.seed),
       **settings.video)
@@ -289,19 +308,21 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
   tf2_times = signature_times['float32']
   num_detections = detections_by_precision['float32']
   v1_times = time_v1_session(version_dir, inputs, settings.warmup,
-                             settings.repeats)
+                             settings.repeats, threads)
   _progress('FLOPs and matmul throughput ...')
   model_flops = inference_float_ops(version_dir, stream_dims,
                                     settings.num_steps)
-  matmul = timing.matmul_gflops(settings.matmul_size, settings.matmul_repeats)
+  matmul = timing.matmul_gflops(settings.matmul_size, settings.matmul_repeats,
+                                parallel=probe_chains)
   bf16_matmul = (timing.matmul_gflops(settings.matmul_size,
                                       settings.matmul_repeats,
-                                      dtype=tf.bfloat16)
+                                      dtype=tf.bfloat16,
+                                      parallel=probe_chains)
                  if bf16_version_dir else None)
   _progress('scaling at %s x %d steps ...' % (
       ', '.join('%g' % f for f in settings.length_factors), settings.num_steps))
   scaling_results = scaling(version_dir, settings, settings.scaling_repeats,
-                            settings.length_factors)
+                            settings.length_factors, threads)
   _progress('training steps/s ...')
   training = training_steps_per_second(
       pipeline, settings.num_steps, settings.train_warmup, settings.train_steps,
@@ -349,6 +370,8 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
       'model': model, 'machine': timing.describe_machine(),
       'quick': settings.quick, 'num_steps': settings.num_steps,
       'stream_dims': stream_dims, 'export_seconds': export_seconds,
+      'threads': {'intra_op': threads[0], 'inter_op': threads[1],
+                  'matmul_parallel_chains': probe_chains},
       'latency': latency, 'paper_latency_ms': PAPER_LATENCY_MS,
       'flops': model_flops, 'matmul': matmul,
       'ideal_latency_ms': ideal_ms,
@@ -392,6 +415,10 @@ def format_report(results):
           model_flops['profiler']['total_float_ops'] / 1e9),
       '| of which Conv2D + MatMul + BiasAdd (tfprof) | %.3f GFLOP |' % (
           model_flops['profiler_dense_float_ops'] / 1e9),
+      '| threads: intra-op / inter-op (matmul probe: chains at once) | '
+      '%d / %d (%d) |' % (results['threads']['intra_op'],
+                          results['threads']['inter_op'],
+                          results['threads']['matmul_parallel_chains']),
       '| matmul %dx%d float32 throughput (median) | %.1f GFLOP/s |' % (
           hw['size'], hw['size'], hw['gflops']),
       '| ideal latency = FLOPs / matmul throughput | %.1f ms |' % (

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tal_detection.benchmarks import timing
+from tal_detection.utils import threading_util
 
 # The short video whose memory growth is subtracted from the long one's.
 BASELINE_STEPS = 16
@@ -119,12 +120,17 @@ def measure(version_dir, num_steps, repeats, seed, video):
   return result
 
 
-def command(version_dir, num_steps, repeats, seed, video, python):
-  """The command line that runs measure() in a fresh process."""
+def command(version_dir, num_steps, repeats, seed, video, python,
+            threads=(0, 0)):
+  """The command line that runs measure() in a fresh process.
+
+  threads: (intra-op, inter-op) counts for the process (0: TF's default).
+  """
   return [python, '-m', __name__, '--version_dir=%s' % version_dir,
           '--num_steps=%d' % num_steps, '--repeats=%d' % repeats,
-          '--seed=%d' % seed] + ['--%s=%r' % (k, float(v))
-                                 for k, v in sorted(video.items())]
+          '--seed=%d' % seed, '--intra_op_threads=%d' % threads[0],
+          '--inter_op_threads=%d' % threads[1]] + [
+              '--%s=%r' % (k, float(v)) for k, v in sorted(video.items())]
 
 
 def main():
@@ -133,10 +139,13 @@ def main():
   parser.add_argument('--num_steps', type=int, required=True)
   parser.add_argument('--repeats', type=int, required=True)
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--intra_op_threads', type=int, default=0)
+  parser.add_argument('--inter_op_threads', type=int, default=0)
   for key in ('fps', 'stride_frames', 'offset_frames'):
     parser.add_argument('--' + key, type=float, required=True)
   args = parser.parse_args()
   tf.get_logger().setLevel('ERROR')
+  threading_util.configure(args.intra_op_threads, args.inter_op_threads)
   video = {'fps': args.fps, 'stride_frames': args.stride_frames,
            'offset_frames': args.offset_frames}
   print(json.dumps(measure(args.version_dir, args.num_steps, args.repeats,

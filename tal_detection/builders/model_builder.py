@@ -156,7 +156,10 @@ def _build_classifier_stage(config, pipeline_names, box_coder,
           crop_size=config.initial_crop_size,
           context_ratio=config.soi_context_ratio,
           maxpool_kernel_size=config.maxpool_kernel_size,
-          maxpool_stride=config.maxpool_stride),
+          maxpool_stride=config.maxpool_stride,
+          # Eval and export need no gradient: the fused forward-only op.
+          implementation=(soi_pooling.GATHER if is_training
+                          else soi_pooling.FORWARD)),
       box_classifier_factory=box_classifier_factory,
       box_coder=box_coder,
       target_assigner=_stage_target_assigner(config, 'second_stage_matcher',

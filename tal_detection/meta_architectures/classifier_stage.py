@@ -11,7 +11,6 @@ Training: the proposals of every video are matched to its ground truth
 the classification (every sampled proposal) and regression (foreground ones,
 with their ground-truth class's encodings) losses are normalised by it.
 """
-import contextlib
 
 import tensorflow as tf
 
@@ -154,14 +153,7 @@ class ClassifierStage(object):
     for name in self._pipeline_names:
       with tf.compat.v1.variable_scope(name):
         features = pipeline_inputs[name]
-        # Lower-precision graphs (the bfloat16 export) compile SoI pooling
-        # with XLA: its gathers, interpolation and max-pool then run as one
-        # fused loop instead of six passes over [B, P, crop, D] tensors
-        # (measured 1.3-1.8x faster on this CPU). Float32 and training graphs
-        # keep the plain ops.
-        with (tf.compat.v1.xla.experimental.jit_scope()
-              if features.dtype != tf.float32 else contextlib.nullcontext()):
-          pooled = self._soi_pooling_fn(features, proposals, num_steps)
+        pooled = self._soi_pooling_fn(features, proposals, num_steps)
         batch = tf.shape(pooled)[0]
         num_props = tf.shape(pooled)[1]
         flat = tf.reshape(pooled, tf.concat(

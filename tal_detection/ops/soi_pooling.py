@@ -4,9 +4,34 @@ The temporal twin of the OD API's crop_and_resize + max-pool used by Faster
 R-CNN (paper §4.2): every proposal, extended by `context_ratio * length` on both
 sides, is resampled to `crop_size` bins by linear interpolation of the feature
 map, and the bins are max-pooled. Batched over all proposals with gathers (no
-loop over proposals), differentiable with respect to the features.
+loop over proposals).
+
+Implementations computing the same values:
+  * GATHER (training): two gathers of neighbouring steps, weighted and added;
+    differentiable with respect to the features.
+  * CROP_AND_RESIZE (forward only): one fused tf.image.crop_and_resize over
+    a zero-padded copy of the features, then the max-pool; about half the
+    gather path's time on float32 features (measured on the main config,
+    300 proposals x 16 bins x 1024-d: ~5 ms vs ~11 ms).
+  * FORWARD (eval and export): the faster forward-only path for the
+    features' dtype: CROP_AND_RESIZE for float32; for 16-bit features the
+    gather path compiled with XLA, whose gathers, interpolation and max-pool
+    then run as one fused loop (measured on the bfloat16 export of the main
+    config: 29.8 ms per video against 32.8 ms with crop_and_resize).
+Both sample at the same float32 positions: each is computed once, as a row
+index u + 1 of the features with one zero row in front, and the image is
+padded to 2^k + 1 rows so that crop_and_resize's normalised box coordinate
+(index / 2^k) and its rescaling back are exact. The paths then differ only by
+the rounding of the interpolation (about 1 ulp of the features).
 """
+import math
+
 import tensorflow as tf
+
+GATHER = 'gather'
+CROP_AND_RESIZE = 'crop_and_resize'
+FORWARD = 'forward'
+IMPLEMENTATIONS = (GATHER, CROP_AND_RESIZE, FORWARD)
 
 
 def soi_output_bins(crop_size, maxpool_kernel_size, maxpool_stride):
@@ -15,7 +40,8 @@ def soi_output_bins(crop_size, maxpool_kernel_size, maxpool_stride):
 
 
 def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
-                maxpool_kernel_size=1, maxpool_stride=1, scope=None):
+                maxpool_kernel_size=1, maxpool_stride=1, scope=None,
+                implementation=GATHER):
   """Pools a fixed-size feature map for every proposal.
 
   Exact semantics (step coordinates: step i covers [i, i+1), feature i sits at
@@ -47,14 +73,20 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
     maxpool_kernel_size: int >= 1.
     maxpool_stride: int >= 1.
     scope: optional name scope.
+    implementation: GATHER (differentiable), CROP_AND_RESIZE or FORWARD
+      (forward only: no gradient with respect to the features).
 
   Returns:
     [B, N, out_bins, D] float tensor, same dtype as features.
 
   Raises:
     ValueError: on a non-positive crop_size / kernel / stride, a kernel larger
-      than crop_size, a negative context_ratio, or inputs of the wrong rank.
+      than crop_size, a negative context_ratio, an unknown implementation,
+      or inputs of the wrong rank.
   """
+  if implementation not in IMPLEMENTATIONS:
+    raise ValueError('soi_pooling: implementation must be one of %s, got %r'
+                     % (IMPLEMENTATIONS, implementation))
   _check_positive_int('crop_size', crop_size)
   _check_positive_int('maxpool_kernel_size', maxpool_kernel_size)
   _check_positive_int('maxpool_stride', maxpool_stride)
@@ -65,8 +97,18 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
     raise ValueError('context_ratio must be >= 0, got %g' % context_ratio)
   out_bins = soi_output_bins(crop_size, maxpool_kernel_size, maxpool_stride)
 
+  features = tf.convert_to_tensor(features)
+  if implementation == FORWARD:
+    if features.dtype == tf.float32:
+      implementation = CROP_AND_RESIZE
+    elif tf.executing_eagerly():  # jit_scope is for graphs only.
+      implementation = GATHER
+    else:
+      with tf.compat.v1.xla.experimental.jit_scope():
+        return soi_pooling(features, proposals, num_steps, crop_size,
+                           context_ratio, maxpool_kernel_size, maxpool_stride,
+                           scope, GATHER)
   with tf.name_scope(scope or 'SoIPooling'):
-    features = tf.convert_to_tensor(features)
     output_dtype = features.dtype
     if output_dtype in (tf.bfloat16, tf.float16):
       # 16-bit features: interpolation and max-pool run in float32 and the
@@ -99,34 +141,23 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
               bin_centres[None, None, :] * extended_length[:, :, None])
 
     feature_shape = tf.shape(features)
-    num_total_steps = feature_shape[1]
-    # Clamping u to [-1, T] changes no value (both neighbours of any u outside
-    # it are outside [0, T-1] and read zero) but keeps the int cast in range for
-    # absurd proposals.
-    u = tf.clip_by_value(points - 0.5, -1.0,
-                         tf.cast(num_total_steps, tf.float32))
-    lower = tf.floor(u)
-    upper_weight = u - lower
-    lower_weight = 1.0 - upper_weight
-    lower_index = tf.cast(lower, tf.int32)
-    upper_index = lower_index + 1
-
-    num_valid = tf.minimum(tf.cast(num_steps, tf.int32), num_total_steps)
-    num_valid = num_valid[:, None, None]
-
-    def _read(index, weight):
-      """weight * F(index), [B, N, crop, D], F zero outside the valid range."""
-      inside = tf.logical_and(index >= 0, index < num_valid)
-      safe_index = tf.clip_by_value(index, 0, num_total_steps - 1)
-      values = tf.gather(features, safe_index, batch_dims=1)
-      weight = tf.where(inside, weight, tf.zeros_like(weight))
-      return values * tf.cast(weight, features.dtype)[..., None]
-
-    crops = _read(lower_index, lower_weight) + _read(upper_index, upper_weight)
-
     batch_size = feature_shape[0]
-    num_proposals = tf.shape(proposals)[1]
+    num_total_steps = feature_shape[1]
     depth = feature_shape[2]
+    num_proposals = tf.shape(proposals)[1]
+    num_valid = tf.minimum(tf.cast(num_steps, tf.int32), num_total_steps)
+    # Row of each sample in the features with one zero row in front:
+    # u + 1 for the continuous index u = p - 0.5. Clamping u to [-1, T]
+    # changes no value (both neighbours of any u outside it are outside
+    # [0, T-1] and read zero) but keeps the int cast in range for absurd
+    # proposals.
+    rows = tf.clip_by_value(points - 0.5, -1.0,
+                            tf.cast(num_total_steps, tf.float32)) + 1.0
+    if implementation == CROP_AND_RESIZE:
+      crops = _crop_and_resize(features, rows, num_valid, crop_size)
+    else:
+      crops = _gather_crops(features, rows, num_valid)
+
     flat_crops = tf.reshape(crops, [-1, crop_size, depth])
     if maxpool_kernel_size > 1 or maxpool_stride > 1:
       flat_crops = tf.nn.max_pool1d(
@@ -137,6 +168,64 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
     pooled.set_shape([features.shape[0], proposals.shape[1], out_bins,
                       features.shape[2]])
     return tf.cast(pooled, output_dtype)
+
+
+def _gather_crops(features, rows, num_valid):
+  """[B, N, crop, D] samples at `rows` (index + 1) by two gathers."""
+  lower_row = tf.floor(rows)
+  upper_weight = rows - lower_row
+  lower_weight = 1.0 - upper_weight
+  lower_index = tf.cast(lower_row, tf.int32) - 1
+  upper_index = lower_index + 1
+  num_valid = num_valid[:, None, None]
+  num_total_steps = tf.shape(features)[1]
+
+  def read(index, weight):
+    """weight * F(index), [B, N, crop, D], F zero outside the valid range."""
+    inside = tf.logical_and(index >= 0, index < num_valid)
+    safe_index = tf.clip_by_value(index, 0, num_total_steps - 1)
+    values = tf.gather(features, safe_index, batch_dims=1)
+    weight = tf.where(inside, weight, tf.zeros_like(weight))
+    return values * tf.cast(weight, features.dtype)[..., None]
+
+  return read(lower_index, lower_weight) + read(upper_index, upper_weight)
+
+
+def _crop_and_resize(features, rows, num_valid, crop_size):
+  """[B, N, crop, D] samples at `rows` (index + 1) by one crop_and_resize.
+
+  The image is [B, H, 1, D]: a zero row, the features with the steps past
+  each video's length zeroed, and zero rows up to H = 2^k + 1 (k >= 1, at
+  least T + 2 rows). Each sample is its own box of height 0 (y1 = y2 =
+  row / 2^k, crop 1 x 1), so crop_and_resize reads it at y1 * (H - 1) = row
+  exactly and linearly interpolates its two neighbouring rows; rows outside
+  [0, H - 1] cannot occur (rows <= T + 1).
+  """
+  shape = tf.shape(features)
+  batch_size, num_total_steps = shape[0], shape[1]
+  valid = tf.sequence_mask(num_valid, num_total_steps, dtype=features.dtype)
+  scale = _power_of_two_at_least(num_total_steps + 1)
+  image = tf.pad(features * valid[:, :, None],
+                 [[0, 0], [1, scale - num_total_steps], [0, 0]])
+  num_samples = tf.shape(rows)[1] * crop_size
+  y = tf.reshape(rows / tf.cast(scale, tf.float32), [-1])
+  zeros = tf.zeros_like(y)
+  crops = tf.image.crop_and_resize(
+      image[:, :, None, :], tf.stack([y, zeros, y, zeros], axis=1),
+      tf.repeat(tf.range(batch_size), num_samples), [1, 1],
+      extrapolation_value=0.0)
+  return tf.reshape(crops, [batch_size, -1, crop_size, shape[2]])
+
+
+def _power_of_two_at_least(value):
+  """Smallest 2^k >= value (k >= 1), for an int32 scalar value >= 1."""
+  exponent = tf.maximum(1, tf.cast(tf.math.ceil(
+      tf.math.log(tf.cast(value, tf.float64)) / math.log(2.0)), tf.int32))
+  # The log's rounding can put the exponent one off either way: correct it.
+  exponent += tf.cast(tf.bitwise.left_shift(1, exponent) < value, tf.int32)
+  exponent -= tf.cast(tf.logical_and(
+      exponent > 1, tf.bitwise.left_shift(1, exponent - 1) >= value), tf.int32)
+  return tf.bitwise.left_shift(1, exponent)
 
 
 def _check_positive_int(name, value):
