@@ -476,6 +476,9 @@ CASES = {
             _infer(ws, '--features=' + ws.dataset.features_dir,
                    '--feature_layout=separate'), ['--features', 'no .npy'],
             [ws.out]),
+    'infer/negative_thread_count':
+        lambda ws: Case('infer.py', _infer(ws, '--intra_op_threads=-2'),
+                        ['--intra_op_threads', '>= 0'], [ws.out]),
     # evaluate_detections (writes nothing; its stdout must stay empty).
     'evaluate/no_flags':
         lambda ws: Case('evaluate_detections.py', [], ['--groundtruth'],

@@ -34,6 +34,7 @@ from tal_detection import inference_util
 from tal_detection.dataset_tools import feature_util
 from tal_detection.utils import io_util
 from tal_detection.utils import label_map_util
+from tal_detection.utils import threading_util
 from tal_detection.utils import visualization_utils
 
 flags.DEFINE_string('saved_model_dir', None, 'Exported model: the version '
@@ -61,6 +62,10 @@ flags.DEFINE_string('label_map_path', None, 'Default: label_map.pbtxt beside '
                     'the SavedModel.')
 flags.DEFINE_float('min_score', 0.0, 'Drop detections scoring below this.')
 flags.DEFINE_string('output', None, 'Results json to write.')
+flags.DEFINE_integer('intra_op_threads', 0, 'Threads per op (0: the cores '
+                     'divided among the model\'s streams, which then run side '
+                     'by side; see tal_detection/utils/threading_util.py).')
+flags.DEFINE_integer('inter_op_threads', 0, 'Ops at once (0: one per core).')
 flags.DEFINE_string('plot', None, 'Timeline picture (.png) to draw; a folder '
                     'when --features is a folder.')
 FLAGS = flags.FLAGS
@@ -127,6 +132,13 @@ def main(unused_argv):
                 ', ...' if len(unlisted) > 3 else '', fps, source),
             file=sys.stderr)
   name_to_id = {name: i for i, name in names.items()}
+  try:
+    threads = threading_util.serving_threads(
+        len(streams), intra_op_threads=FLAGS.intra_op_threads,
+        inter_op_threads=FLAGS.inter_op_threads)
+  except ValueError as e:
+    raise ValueError('--intra_op_threads, --inter_op_threads: %s' % e) from None
+  threading_util.configure(*threads)
 
   signature = tf.saved_model.load(model_dir).signatures['serving_default']
   results = {}
