@@ -216,7 +216,7 @@ def test_batch_norm_uses_the_layers_formulation_without_a_cond():
 
 
 def _detections(model_config, videos, lengths, implementation,
-                soi_implementation=soi_pooling.FORWARD):
+                soi_implementation=soi_pooling.CROP_AND_RESIZE):
   """Detections of a padded batch, with the SPNs of `implementation` and the
   SoI pooling of `soi_implementation`."""
   spn_class = spn_towers.SegmentProposalNetwork

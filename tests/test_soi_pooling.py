@@ -268,20 +268,3 @@ def test_crop_and_resize_power_of_two_padding():
     expected = max(2, 1 << (value - 1).bit_length())
     assert int(soi_lib._power_of_two_at_least(tf.constant(value))) == expected
 
-
-def test_forward_compiles_16_bit_gathers_with_xla_and_float32_crops():
-  graph = tf.Graph()
-  with graph.as_default():
-    proposals = tf.constant([[[0.3, 4.1], [2.2, 8.6]]], tf.float32)
-    for dtype in (tf.float32, tf.bfloat16):
-      soi_lib.soi_pooling(tf.zeros([1, 9, 4], dtype), proposals, [9], 6, 0.5,
-                          2, 2, scope='pool_%s' % dtype.name,
-                          implementation=soi_lib.FORWARD)
-  ops = {op.name: op for op in graph.get_operations()}
-  float32_ops = [op for name, op in ops.items()
-                 if name.startswith('pool_float32/')]
-  assert 'CropAndResize' in {op.type for op in float32_ops}
-  assert not any('_XlaCompile' in op.node_def.attr for op in float32_ops)
-  gathers = [op for name, op in ops.items()
-             if name.startswith('pool_bfloat16/') and op.type == 'GatherV2']
-  assert gathers and all(op.get_attr('_XlaCompile') for op in gathers)

@@ -159,7 +159,7 @@ def _build_classifier_stage(config, pipeline_names, box_coder,
           maxpool_stride=config.maxpool_stride,
           # Eval and export need no gradient: the fused forward-only op.
           implementation=(soi_pooling.GATHER if is_training
-                          else soi_pooling.FORWARD)),
+                          else soi_pooling.CROP_AND_RESIZE)),
       box_classifier_factory=box_classifier_factory,
       box_coder=box_coder,
       target_assigner=_stage_target_assigner(config, 'second_stage_matcher',

@@ -3,21 +3,17 @@
 The temporal twin of the OD API's crop_and_resize + max-pool used by Faster
 R-CNN (paper §4.2): every proposal, extended by `context_ratio * length` on both
 sides, is resampled to `crop_size` bins by linear interpolation of the feature
-map, and the bins are max-pooled. Batched over all proposals with gathers (no
-loop over proposals).
+map, and the bins are max-pooled. Batched over all proposals (no loop over
+proposals).
 
-Implementations computing the same values:
+Two implementations compute the same values:
   * GATHER (training): two gathers of neighbouring steps, weighted and added;
     differentiable with respect to the features.
-  * CROP_AND_RESIZE (forward only): one fused tf.image.crop_and_resize over
-    a zero-padded copy of the features, then the max-pool; about half the
-    gather path's time on float32 features (measured on the main config,
-    300 proposals x 16 bins x 1024-d: ~5 ms vs ~11 ms).
-  * FORWARD (eval and export): the faster forward-only path for the
-    features' dtype: CROP_AND_RESIZE for float32; for 16-bit features the
-    gather path compiled with XLA, whose gathers, interpolation and max-pool
-    then run as one fused loop (measured on the bfloat16 export of the main
-    config: 29.8 ms per video against 32.8 ms with crop_and_resize).
+  * CROP_AND_RESIZE (eval and export; forward only): one fused
+    tf.image.crop_and_resize over a zero-padded copy of the features, then
+    the max-pool. Measured on the main config's exports (300 proposals x 16
+    bins x 1024-d, per video): float32 38.6 ms against 46.1 ms with gathers;
+    bfloat16 20.8 ms against 28.1 ms with the gathers compiled by XLA.
 Both sample at the same float32 positions: each is computed once, as a row
 index u + 1 of the features with one zero row in front, and the image is
 padded to 2^k + 1 rows so that crop_and_resize's normalised box coordinate
@@ -30,8 +26,7 @@ import tensorflow as tf
 
 GATHER = 'gather'
 CROP_AND_RESIZE = 'crop_and_resize'
-FORWARD = 'forward'
-IMPLEMENTATIONS = (GATHER, CROP_AND_RESIZE, FORWARD)
+IMPLEMENTATIONS = (GATHER, CROP_AND_RESIZE)
 
 
 def soi_output_bins(crop_size, maxpool_kernel_size, maxpool_stride):
@@ -73,8 +68,8 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
     maxpool_kernel_size: int >= 1.
     maxpool_stride: int >= 1.
     scope: optional name scope.
-    implementation: GATHER (differentiable), CROP_AND_RESIZE or FORWARD
-      (forward only: no gradient with respect to the features).
+    implementation: GATHER (differentiable) or CROP_AND_RESIZE (forward
+      only: no gradient with respect to the features).
 
   Returns:
     [B, N, out_bins, D] float tensor, same dtype as features.
@@ -97,18 +92,8 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
     raise ValueError('context_ratio must be >= 0, got %g' % context_ratio)
   out_bins = soi_output_bins(crop_size, maxpool_kernel_size, maxpool_stride)
 
-  features = tf.convert_to_tensor(features)
-  if implementation == FORWARD:
-    if features.dtype == tf.float32:
-      implementation = CROP_AND_RESIZE
-    elif tf.executing_eagerly():  # jit_scope is for graphs only.
-      implementation = GATHER
-    else:
-      with tf.compat.v1.xla.experimental.jit_scope():
-        return soi_pooling(features, proposals, num_steps, crop_size,
-                           context_ratio, maxpool_kernel_size, maxpool_stride,
-                           scope, GATHER)
   with tf.name_scope(scope or 'SoIPooling'):
+    features = tf.convert_to_tensor(features)
     output_dtype = features.dtype
     if output_dtype in (tf.bfloat16, tf.float16):
       # 16-bit features: interpolation and max-pool run in float32 and the
