@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tal_detection.benchmarks import training
 from tal_detection.benchmarks import training_worker
@@ -75,6 +76,34 @@ def test_tool_against_itself_as_baseline(tmp_path):
   block = readme_results.BLOCKS['training_benchmark'](str(tmp_path))
   assert block.startswith('| measure | value |')
   assert 'speed-up vs the baseline' in block
+
+
+@pytest.mark.parametrize('transpose_a,transpose_b', [
+    (False, False), (True, False), (False, True), (True, True)])
+def test_matmul_of_run_time_shapes_counts_2mkn_from_the_trace(transpose_a,
+                                                              transpose_b):
+  """The row-sparse backward's products: [n, k] shapes known only at run time."""
+  graph = tf.Graph()
+  with graph.as_default():
+    rows = tf.compat.v1.placeholder(tf.int32, [None])
+    # M = 3 gathered rows, K = 5, N = 7 (the row count is not static).
+    a = tf.gather(tf.ones([10, 5]), rows)
+    b = tf.ones([5, 7])
+    if transpose_a:
+      a = tf.transpose(a)
+    if transpose_b:
+      b = tf.transpose(b)
+    product = tf.matmul(a, b, transpose_a=transpose_a,
+                        transpose_b=transpose_b)
+    with tf.compat.v1.Session(graph=graph) as sess:
+      metadata = tf.compat.v1.RunMetadata()
+      sess.run(product, {rows: [1, 4, 6]}, options=tf.compat.v1.RunOptions(
+          trace_level=tf.compat.v1.RunOptions.FULL_TRACE),
+               run_metadata=metadata)
+  shapes = training_worker._traced_output_shapes(metadata)
+  assert training_worker._traced_matmul_flops(
+      product.op, shapes) == 2 * 3 * 5 * 7
+  assert training_worker._traced_matmul_flops(a.op, shapes) is None
 
 
 def test_bad_baseline_is_one_line_before_anything_is_written(tmp_path):

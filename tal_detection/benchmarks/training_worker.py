@@ -205,6 +205,37 @@ def _ancestors(fetches):
   return seen
 
 
+def _traced_output_shapes(metadata):
+  """{node name: {output slot: shape list}} of the ops a traced step ran."""
+  shapes = {}
+  for device in metadata.step_stats.dev_stats:
+    for node in device.node_stats:
+      for output in node.output:
+        dims = output.tensor_description.shape.dim
+        shapes.setdefault(node.node_name, {})[output.slot] = [
+            int(d.size) for d in dims]
+  return shapes
+
+
+def _tensor_shape(tensor, traced_shapes):
+  """The static shape of `tensor`, else the one it had in the traced step."""
+  if tensor.shape.is_fully_defined():
+    return tensor.shape.as_list()
+  return traced_shapes.get(tensor.op.name, {}).get(tensor.value_index)
+
+
+def _traced_matmul_flops(op, traced_shapes):
+  """2 M K N of a rank-2 MatMul from traced input shapes (None: not one)."""
+  if op.type != 'MatMul':
+    return None
+  a, b = (_tensor_shape(t, traced_shapes) for t in op.inputs[:2])
+  if not a or not b or len(a) != 2 or len(b) != 2:
+    return None
+  rows, inner = reversed(a) if op.get_attr('transpose_a') else a
+  columns = b[0] if op.get_attr('transpose_b') else b[1]
+  return 2 * rows * inner * columns
+
+
 def count_step_float_ops(pipeline, video, seed):
   """float_ops of the ops one training step runs (forward + backward).
 
@@ -218,8 +249,11 @@ def count_step_float_ops(pipeline, video, seed):
   than its Switch ops shows in the trace: fused ops run under other names, so
   ops are not matched one by one; a gradient op goes with its forward op's
   branches). The flops statistic TensorFlow registers per op type (the one tfprof
-  sums) is added up over those ops; ops whose shapes are not static count
-  nothing (reported), and the optimizer's updates register none.
+  sums) is added up over those ops; a MatMul whose shapes are not static (the
+  row-sparse backward's products over the steps with a gradient) counts
+  2 M K N from the shapes its inputs had in the traced step; other ops whose
+  shapes are not static count nothing (reported), and the optimizer's
+  updates register none.
 
   Returns:
     {'total_float_ops', 'float_ops_by_op_type', 'num_ops_counted',
@@ -241,6 +275,7 @@ def count_step_float_ops(pipeline, video, seed):
                run_metadata=metadata)
   ran = {node.node_name for device in metadata.step_stats.dev_stats
          for node in device.node_stats}
+  traced_shapes = _traced_output_shapes(metadata)
   branches_run = set()
   for op in graph.get_operations():
     # A branch's Switch ops run whichever branch is taken: no evidence.
@@ -256,8 +291,10 @@ def count_step_float_ops(pipeline, video, seed):
     try:
       value = ops_lib.get_stats_for_node_def(graph, op.node_def, 'flops').value
     except ValueError:  # a shape the statistic needs is not static
-      unknown += 1
-      continue
+      value = _traced_matmul_flops(op, traced_shapes)
+      if value is None:
+        unknown += 1
+        continue
     if value:
       by_type[op.type] = by_type.get(op.type, 0) + int(value)
   return {'total_float_ops': sum(by_type.values()),
