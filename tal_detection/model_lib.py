@@ -452,6 +452,12 @@ def create_estimator_and_inputs(model_dir,
     # The saved pipeline.config then says how the model was trained.
     pipeline.train_config.num_replicas = num_gpus
   configs = config_util.create_configs_from_pipeline_proto(pipeline)
+  # Before check_inputs, whose eager reads of the records start TensorFlow's
+  # runtime: a multi-worker strategy must configure collective ops (and start
+  # this task's server) before that, or it raises "Collective ops must be
+  # configured at program startup". Nothing is written here.
+  run_config = create_run_config(model_dir, configs['train_config'],
+                                 num_gpus=num_gpus)
   check_inputs(pipeline, model_dir, eval_only=eval_only)
   if not eval_only:
     # Anchors that cannot reach the training instances cap recall; say so
@@ -460,8 +466,6 @@ def create_estimator_and_inputs(model_dir,
     (logging.warning if warn else logging.info)('%s', verdict)
   # 0 trains forever (Estimator max_steps None).
   train_steps = configs['train_config'].num_steps or None
-  run_config = create_run_config(model_dir, configs['train_config'],
-                                 num_gpus=num_gpus)
   detection_model_fn = functools.partial(model_builder.build,
                                          model_config=configs['model'])
   model_fn = create_model_fn(detection_model_fn, configs)

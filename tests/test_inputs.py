@@ -256,6 +256,29 @@ def test_sharded_files_and_shuffling_read_every_video(tmp_path):
   assert ids == [b'a', b'b', b'c']
 
 
+@pytest.mark.parametrize('num_files', [1, 2])
+def test_input_pipelines_of_a_strategy_read_disjoint_shares_of_every_video(
+    tmp_path, num_files):
+  """Two workers' input pipelines: by file when each can have one, else by
+  record (a worker with no file would end its training at once)."""
+  videos = VIDEOS + [_video('d', 9, [[1.6, 3.2]], [1])]
+  per_file = len(videos) // num_files
+  for i in range(num_files):
+    _write_records(str(tmp_path / ('r-%d' % i)),
+                   videos[i * per_file:(i + 1) * per_file])
+  config = _pipeline(str(tmp_path / 'r-*'), batch_size=1,
+                     extra_reader='num_epochs: 1')
+  shares = []
+  for pipeline_id in range(2):
+    context = tf.distribute.InputContext(num_input_pipelines=2,
+                                         input_pipeline_id=pipeline_id)
+    dataset = inputs.eval_input(config.eval_config, config.eval_input_reader,
+                                config.model, input_context=context)
+    shares.append(sorted(f[_INPUT.video_id].numpy()[0] for f, _ in dataset))
+  assert all(len(share) == 2 for share in shares), shares
+  assert sorted(shares[0] + shares[1]) == [b'a', b'b', b'c', b'd']
+
+
 def test_train_input_in_graph_mode_like_an_estimator(tmp_path):
   config = _pipeline(_write_records(str(tmp_path / 'r.tfrecord')),
                      max_train_length=5)

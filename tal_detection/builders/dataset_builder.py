@@ -92,7 +92,8 @@ def build(input_reader_config, batch_size=None, transform_input_data_fn=None,
       repeats forever.
     drop_remainder: drop the last smaller batch (static batch dimension).
     input_context: optional tf.distribute.InputContext; files are sharded over
-      its input pipelines.
+      its input pipelines (records, when there are fewer files than
+      pipelines).
     check_records: check the first record in Python before building (see
       check_first_record).
 
@@ -116,8 +117,15 @@ def build(input_reader_config, batch_size=None, transform_input_data_fn=None,
                      config.sample_1_of_n_examples)
 
   filenames = tf.data.Dataset.from_tensor_slices(files)
-  if input_context is not None and input_context.num_input_pipelines > 1:
-    filenames = filenames.shard(input_context.num_input_pipelines,
+  num_pipelines = (input_context.num_input_pipelines
+                   if input_context is not None else 1)
+  # Each input pipeline (a worker of a multi-worker strategy) reads its share
+  # of the files; with fewer files than pipelines some would get none, end
+  # training at once and leave the others waiting in their all-reduce, so
+  # every pipeline then reads every file and keeps its share of the records.
+  shard_files = len(files) >= num_pipelines
+  if num_pipelines > 1 and shard_files:
+    filenames = filenames.shard(num_pipelines,
                                 input_context.input_pipeline_id)
   if config.shuffle:
     filenames = filenames.shuffle(
@@ -135,6 +143,8 @@ def build(input_reader_config, batch_size=None, transform_input_data_fn=None,
     records = filenames.interleave(
         tf.data.TFRecordDataset, cycle_length=1,
         block_length=max(1, config.read_block_length))
+  if num_pipelines > 1 and not shard_files:
+    records = records.shard(num_pipelines, input_context.input_pipeline_id)
   if config.sample_1_of_n_examples > 1:
     records = records.shard(config.sample_1_of_n_examples, 0)
   if config.shuffle:
