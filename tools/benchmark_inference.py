@@ -23,9 +23,14 @@ for proposal + classification on CPU):
     re-imported with static input shapes [1, 188, 1024], by op type, with the
     dense layers' (Conv2D + MatMul + BiasAdd) share; NMS loops count nothing.
   * hardware: dense float32 (and bfloat16) matmul throughput (1024 x 1024,
-    chained 10 times in one tf.function); the model's FLOPs at that rate give
-    the "ideal" latency, and ideal / measured is the fraction of the FLOP
-    bound attained.
+    chained 10 times in one tf.function; as many independent chains at once
+    as the thread counts let ops run side by side); the model's FLOPs at that
+    rate give the "ideal" latency, and ideal / measured is the fraction of
+    the FLOP bound attained.
+  * threads: everything runs with tal_detection/utils/threading_util's
+    serving rule, as tools/infer.py runs a model (a two-stream model on 2
+    cores: 1 thread per op, 2 ops at once); --intra_op_threads and
+    --inter_op_threads override it.
   * scaling: 1x, 10x and 100x the video length, each in a fresh process
     (tal_detection/benchmarks/memory_probe.py) reporting latency and the rise
     of peak resident memory while running the video; memory per step =
