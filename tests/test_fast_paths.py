@@ -255,6 +255,22 @@ def _assert_same_detections(got, expected, num_videos):
                                  rtol=1e-5, atol=1e-5)
 
 
+def _shared_weight_detections(model_config, videos, reference, candidate):
+  """(reference detections, candidate detections, the graph's op types) of
+  two models on the same weights; each is (SPN, SoI pooling) implementation."""
+  lengths = [len(v['rgb']) for v in videos]
+  with tf.Graph().as_default() as graph:
+    tf.compat.v1.set_random_seed(5)
+    expected = _detections(model_config, videos, lengths, *reference)
+    with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
+                                     reuse=True):
+      got = _detections(model_config, videos, lengths, *candidate)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      expected, got = sess.run([expected, got])
+  return expected, got, {op.type for op in graph.get_operations()}
+
+
 def _two_videos():
   dims = {'rgb': 6, 'flow': 5}
   return [util.synthetic_video(50, dims, [(5, 12, 1), (30, 44, 2)], seed=3),
@@ -266,16 +282,9 @@ def test_model_detections_equal_the_layers_formulation(num_videos):
   """One video: the mask-free branch; a padded batch of two: the masked one."""
   config = util.tiny_model_config()
   videos = _two_videos()[:num_videos]
-  lengths = [len(v['rgb']) for v in videos]
-  with tf.Graph().as_default():
-    tf.compat.v1.set_random_seed(5)
-    reference = _detections(config, videos, lengths, spn_towers.LAYERS)
-    with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
-                                     reuse=True):
-      candidate = _detections(config, videos, lengths, spn_towers.FUSED)
-    with tf.compat.v1.Session() as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      expected, got = sess.run([reference, candidate])
+  expected, got, _ = _shared_weight_detections(
+      config, videos, (spn_towers.LAYERS, soi_pooling.CROP_AND_RESIZE),
+      (spn_towers.FUSED, soi_pooling.CROP_AND_RESIZE))
   _assert_same_detections(got, expected, num_videos)
 
 
@@ -284,17 +293,8 @@ def test_model_detections_equal_with_the_gather_soi_pooling(num_videos):
   """Eval/export SoI pooling (crop_and_resize) against training's gathers."""
   config = util.tiny_model_config()
   videos = _two_videos()[:num_videos]
-  lengths = [len(v['rgb']) for v in videos]
-  with tf.Graph().as_default():
-    tf.compat.v1.set_random_seed(5)
-    reference = _detections(config, videos, lengths, spn_towers.FUSED,
-                            soi_pooling.GATHER)
-    with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
-                                     reuse=True):
-      candidate = _detections(config, videos, lengths, spn_towers.FUSED)
-    ops = {op.type for op in tf.compat.v1.get_default_graph().get_operations()}
-    assert 'CropAndResize' in ops
-    with tf.compat.v1.Session() as sess:
-      sess.run(tf.compat.v1.global_variables_initializer())
-      expected, got = sess.run([reference, candidate])
+  expected, got, op_types = _shared_weight_detections(
+      config, videos, (spn_towers.FUSED, soi_pooling.GATHER),
+      (spn_towers.FUSED, soi_pooling.CROP_AND_RESIZE))
+  assert 'CropAndResize' in op_types
   _assert_same_detections(got, expected, num_videos)

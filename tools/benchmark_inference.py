@@ -135,12 +135,11 @@ def settings_from_flags():
 def _configure_threads(pipeline, settings):
   """Fixes the process's thread counts before TensorFlow runs its first op
   (exporting does), and records them in settings."""
-  threads = threading_util.serving_threads(
-      len(config_util.get_stream_names(pipeline.model)),
-      intra_op_threads=settings.intra_op_threads,
-      inter_op_threads=settings.inter_op_threads)
-  threading_util.configure(*threads)
-  settings.intra_op_threads, settings.inter_op_threads = threads
+  settings.intra_op_threads, settings.inter_op_threads = (
+      threading_util.configure_serving(
+          len(config_util.get_stream_names(pipeline.model)),
+          intra_op_threads=settings.intra_op_threads,
+          inter_op_threads=settings.inter_op_threads))
 
 
 def run_benchmark(settings):

@@ -133,12 +133,11 @@ def main(unused_argv):
             file=sys.stderr)
   name_to_id = {name: i for i, name in names.items()}
   try:
-    threads = threading_util.serving_threads(
+    threading_util.configure_serving(
         len(streams), intra_op_threads=FLAGS.intra_op_threads,
         inter_op_threads=FLAGS.inter_op_threads)
   except ValueError as e:
     raise ValueError('--intra_op_threads, --inter_op_threads: %s' % e) from None
-  threading_util.configure(*threads)
 
   signature = tf.saved_model.load(model_dir).signatures['serving_default']
   results = {}

@@ -290,10 +290,9 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
   stream_dims = serving_stream_dims(signature)
   # Every timing below (this process's eager runtime, the Session, the
   # scaling subprocesses, the matmul probe) runs with these thread counts.
-  threads = threading_util.serving_threads(
+  threads = threading_util.configure_serving(
       len(stream_dims), intra_op_threads=settings.intra_op_threads,
       inter_op_threads=settings.inter_op_threads)
-  threading_util.configure(*threads)
   # Independent products at once, as many as ops can run side by side.
   probe_chains = max(1, threads[1] // threads[0])
   inputs = memory_probe.make_video_inputs(

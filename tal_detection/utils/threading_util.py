@@ -9,8 +9,9 @@ export took 38.6 ms per 188-step video with 1 thread per op and 2 ops at once,
 against 45.9 ms with TensorFlow's default of 2 and 2 (same run). Two threads on
 one such op gain less than a second op on its own core does.
 
-serving_threads() is that rule; configure() applies it to the process (eager
-runtime, tf.saved_model.load) and session_config() to a tf.compat.v1.Session.
+serving_threads() is that rule; configure() applies counts to the process
+(eager runtime, tf.saved_model.load), configure_serving() both at once, and
+session_config() makes them a tf.compat.v1.Session's.
 """
 import os
 
@@ -59,6 +60,19 @@ def configure(intra_op_threads, inter_op_threads):
     return
   threading.set_intra_op_parallelism_threads(intra_op_threads)
   threading.set_inter_op_parallelism_threads(inter_op_threads)
+
+
+def configure_serving(num_streams, intra_op_threads=0, inter_op_threads=0):
+  """serving_threads() applied to the process; returns (intra-op, inter-op).
+
+  Raises:
+    ValueError: on a negative count.
+    RuntimeError: see configure().
+  """
+  threads = serving_threads(num_streams, intra_op_threads=intra_op_threads,
+                            inter_op_threads=inter_op_threads)
+  configure(*threads)
+  return threads
 
 
 def session_config(intra_op_threads, inter_op_threads):
