@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_slim
 from google.protobuf import text_format
 
 from tal_detection.builders import hyperparams_builder
@@ -138,3 +139,56 @@ def test_reduce_features_kernel_one_with_activation():
   with pytest.raises(ValueError, match='depth'):
     feature_reduction.reduce_features(tf.zeros([1, 2, 3]), 0,
                                       _hyperparams_fn())
+
+
+def _reduction_graph(reduce_fn, hyperparams_text):
+  """Outputs, input and weight gradients, variables and their collections."""
+  rng = np.random.RandomState(3)
+  features = rng.randn(2, 9, 7).astype(np.float32)
+  output_grad = rng.randn(2, 9, 4).astype(np.float32)
+  graph = tf.Graph()
+  with graph.as_default():
+    tf.compat.v1.set_random_seed(0)
+    inputs = tf.constant(features)
+    outputs = reduce_fn(inputs, _hyperparams_fn(hyperparams_text))
+    variables = tf.compat.v1.trainable_variables()
+    gradients = tf.gradients(outputs, [inputs] + variables, output_grad)
+    collections = {
+        key: sorted(v.op.name for v in graph.get_collection(key))
+        for key in (tf.compat.v1.GraphKeys.MODEL_VARIABLES,
+                    tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES)}
+    num_regularizers = len(graph.get_collection(
+        tf.compat.v1.GraphKeys.REGULARIZATION_LOSSES))
+    with tf.compat.v1.Session(graph=graph) as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      values = sess.run([outputs] + gradients)
+  return values, collections, num_regularizers
+
+
+@pytest.mark.parametrize('hyperparams_text', [
+    'op: CONV regularizer { l2_regularizer { weight: 0.5 } }',
+    'op: CONV activation: NONE',
+    'op: CONV batch_norm { scale: true }'])
+def test_reduce_features_equals_slim_conv1d(hyperparams_text):
+  # The MatMul formulation computes slim.conv1d's layer: same variables (names,
+  # collections, initial values, regularizers), outputs and gradients.
+  def with_slim(inputs, hyperparams_fn):
+    with tf.compat.v1.variable_scope('rgb'):
+      with tf_slim.arg_scope(hyperparams_fn()):
+        return tf_slim.conv1d(inputs, 4, 1, scope='conv1x1')
+
+  def with_reduction(inputs, hyperparams_fn):
+    return feature_reduction.reduce_features(inputs, 4, hyperparams_fn,
+                                             scope='rgb')
+
+  want, want_collections, want_regularizers = _reduction_graph(
+      with_slim, hyperparams_text)
+  got, got_collections, got_regularizers = _reduction_graph(
+      with_reduction, hyperparams_text)
+  assert got_collections == want_collections
+  assert 'rgb/conv1x1/weights' in got_collections[
+      tf.compat.v1.GraphKeys.MODEL_VARIABLES]
+  assert got_regularizers == want_regularizers
+  assert len(got) == len(want)
+  for got_value, want_value in zip(got, want):
+    np.testing.assert_allclose(got_value, want_value, rtol=1e-5, atol=1e-5)

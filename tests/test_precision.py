@@ -104,8 +104,11 @@ def _train(precision, tower_type, model_dir):
         functools.partial(model_builder.build, model_config=pipeline.model),
         configs)
     spec = model_fn(features, labels, tf.estimator.ModeKeys.TRAIN)
+    # The layers' products: convs, and MatMuls (the kernel-1 reductions and
+    # the FC layers); the losses and decoding hold none.
     compute_dtypes = {op.outputs[0].dtype for op in graph.get_operations()
-                      if op.type == 'Conv2D'}
+                      if op.type in ('Conv2D', 'MatMul')
+                      and not op.name.startswith('gradients/')}
     with tf.compat.v1.Session() as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
       losses = [sess.run([spec.train_op, spec.loss])[1]

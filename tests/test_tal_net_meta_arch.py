@@ -79,7 +79,7 @@ def test_early_fusion_consumes_the_concatenated_streams():
             'rgb_flow/FirstStageFeatureReduction/conv1x1/biases'][0]
     expected = tf.nn.relu(tf.einsum('btd,de->bte', concat, kernel[0]) + bias)
     reduced = tf.compat.v1.get_default_graph().get_tensor_by_name(
-        'rgb_flow/FirstStageFeatureReduction/conv1x1/Relu:0')
+        'rgb_flow/FirstStageFeatureReduction/conv1x1/reduced:0')
     got, want = _run([reduced, expected])
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 

@@ -59,8 +59,8 @@ import math
 
 import tensorflow as tf
 import tf_slim as slim
-from tf_slim.ops import arg_scope as arg_scope_lib
 
+from tal_detection.models import conv_variables
 from tal_detection.protos import tal_net_pb2
 
 _TOWER_TYPES = tal_net_pb2.SegmentProposalNetwork.TowerType
@@ -252,7 +252,7 @@ class SegmentProposalNetwork(object):
     with tf.compat.v1.variable_scope(scope,
                                      default_name='SegmentProposalNetwork'):
       with slim.arg_scope(self._conv_hyperparams_fn()):
-        conv_args = _conv1d_scope_args()
+        conv_args = conv_variables.conv1d_scope_args()
         if (self._implementation == LAYERS or
             conv_args.get('normalizer_fn') is not None):
           return self._predict_layers(features, valid_mask)
@@ -324,14 +324,14 @@ class SegmentProposalNetwork(object):
             else contextlib.nullcontext()):
         if layout is not None:
           for name in ('conv1', 'conv2'):
-            layers[name] = _conv_variables(name, 3, depth, self._depth, dtype,
-                                           conv_args)
+            layers[name] = conv_variables.conv1d_variables(
+                name, 3, depth, self._depth, dtype, conv_args)
             depth = self._depth
       with (tf.compat.v1.variable_scope(tower_scope) if heads_in_tower
             else contextlib.nullcontext()):
         for name in _HEAD_NAMES:
-          layers[name] = _conv_variables(name, 1, depth, heads_k * 2, dtype,
-                                         conv_args)
+          layers[name] = conv_variables.conv1d_variables(
+              name, 1, depth, heads_k * 2, dtype, conv_args)
       towers.append((layout, heads_k, layers))
     return towers
 
@@ -523,36 +523,6 @@ def _split_anchors(head_output, num_scales, features_shape=None):
   static = features_shape if features_shape is not None else head_output.shape
   result.set_shape([static[0], static[1], num_scales, 2])
   return result
-
-
-def _conv1d_scope_args():
-  """The slim.conv1d arguments set by the enclosing arg_scope."""
-  return dict(slim.current_arg_scope().get(
-      arg_scope_lib.arg_scope_func_key(slim.conv1d), {}))
-
-
-def _conv_variables(name, kernel_size, in_depth, depth, dtype, conv_args):
-  """(weights [k, in, out], biases [out]) as slim.conv1d(scope=name) makes them.
-
-  Same names, shapes, creation order, collections (model variables),
-  initializers and regularizers as slim's layer under the same arg_scope, so
-  checkpoints of either implementation load into the other.
-  """
-  with tf.compat.v1.variable_scope(name):
-    weights = slim.model_variable(
-        'weights', shape=[kernel_size, in_depth, depth], dtype=dtype,
-        initializer=conv_args.get(
-            'weights_initializer',
-            slim.initializers.xavier_initializer()),
-        regularizer=conv_args.get('weights_regularizer'),
-        trainable=conv_args.get('trainable', True))
-    biases = slim.model_variable(
-        'biases', shape=[depth], dtype=dtype,
-        initializer=conv_args.get('biases_initializer',
-                                  tf.compat.v1.zeros_initializer()),
-        regularizer=conv_args.get('biases_regularizer'),
-        trainable=conv_args.get('trainable', True))
-  return weights, biases
 
 
 def _apply_conv(net, layers, rate, activation_fn):
