@@ -113,6 +113,10 @@ BLOCKS = {
     # writes results/training_curve_thumos14_hard.md)
     'training_curve_thumos14_hard':
         lambda d: _whole_file(d, 'training_curve_thumos14_hard.md'),
+    # python tools/compare_precisions.py --work_dir=/tmp/precision_run
+    # (results/precision_comparison.md: mAP table + agreement and run lines)
+    'precision_comparison':
+        lambda d: _whole_file(d, 'precision_comparison.md'),
 }
 
 
