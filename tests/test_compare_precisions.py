@@ -221,6 +221,24 @@ def test_bad_flags_are_one_line_and_write_nothing(tmp_path, args, message):
   assert not out_json.exists() and not out_md.exists() and not work.exists()
 
 
+def test_a_foreign_work_dir_is_refused_and_left_alone(tmp_path):
+  # run_pipeline replaces its subfolders (data, model, ...): it must not do
+  # that to a folder it did not make.
+  work = tmp_path / 'someones_folder'
+  (work / 'data').mkdir(parents=True)
+  (work / 'data' / 'keep.txt').write_text('mine')
+  out_json, out_md = tmp_path / 'r.json', tmp_path / 'r.md'
+  process = _run_tool(['--work_dir=%s' % work, '--output_json=%s' % out_json,
+                       '--output_md=%s' % out_md])
+  assert process.returncode == 1
+  lines = process.stderr.strip().splitlines()
+  assert len(lines) == 1 and 'not empty and not a folder of an earlier run' in (
+      lines[0]), process.stderr
+  assert (work / 'data' / 'keep.txt').read_text() == 'mine'
+  assert sorted(os.listdir(work)) == ['data']
+  assert not out_json.exists() and not out_md.exists()
+
+
 def test_check_classes_refuses_a_subset_missing_a_class(tmp_path):
   path = tmp_path / 'annotations.json'
   video = lambda subset, label: {'subset': subset, 'annotations': [
@@ -259,6 +277,8 @@ def test_end_to_end_tiny_run(tmp_path):
               'detection_agreement', 'machine', 'command', 'wall_seconds'):
     assert key in result, key
   assert result['checkpoint'].endswith('model.ckpt-10')
+  # Marked as the tool's, so a rerun may replace its subfolders.
+  assert (work / pc.WORK_DIR_MARKER).exists()
   settings = result['settings']
   assert (settings['num_train'], settings['num_test'], settings['num_classes'],
           settings['num_steps']) == (4, 3, 2, 10)

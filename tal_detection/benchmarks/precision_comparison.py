@@ -45,6 +45,10 @@ STRIDE_FRAMES = 16
 WINDOW_FRAMES = 16
 
 
+# The file that marks a work_dir as this tool's (its subfolders may go).
+WORK_DIR_MARKER = '.compare_precisions'
+
+
 class StageError(ValueError):
   """A pipeline stage failed (a ValueError, so tools print one line)."""
 
@@ -172,9 +176,26 @@ def run_pipeline(settings, work_dir, progress=lambda message: None):
   """Runs stages 1-6 in work_dir; returns {paths, checkpoint, stage_seconds}.
 
   The folders this writes (data, records, model, exported_*, test_features,
-  logs) are replaced, so a rerun never mixes in an earlier run's files.
+  logs) are replaced, so a rerun never mixes in an earlier run's files. So
+  that this never deletes anyone else's folders, work_dir must be new, empty,
+  or an earlier run's (it holds WORK_DIR_MARKER).
+
+  Raises:
+    ValueError: work_dir is a file, or a non-empty folder of something else.
   """
   paths = Paths(work_dir)
+  marker = os.path.join(paths.work_dir, WORK_DIR_MARKER)
+  if os.path.exists(paths.work_dir):
+    if not os.path.isdir(paths.work_dir):
+      raise ValueError('--work_dir: %s: not a folder' % work_dir)
+    if os.listdir(paths.work_dir) and not os.path.exists(marker):
+      raise ValueError('--work_dir: %s: not empty and not a folder of an '
+                       'earlier run (no %s); give a new or empty folder' % (
+                           work_dir, WORK_DIR_MARKER))
+  os.makedirs(paths.work_dir, exist_ok=True)
+  with open(marker, 'w', encoding='utf-8') as f:
+    f.write('made by tools/compare_precisions.py; its subfolders are '
+            'replaced on every run\n')
   for folder in (paths.data, paths.records, paths.model, paths.test_features,
                  paths.logs) + tuple(paths.export.values()):
     if os.path.isdir(folder):
