@@ -24,7 +24,6 @@ video's "fps" from the annotation json, else the time base's fps), so the
 comparison converts the tolerance per video.
 """
 import dataclasses
-import json
 import os
 import shutil
 import subprocess
@@ -32,6 +31,8 @@ import sys
 import time
 
 import numpy as np
+
+from tal_detection.metrics import activitynet_io
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -166,8 +167,7 @@ class Paths:
 
 
 def _test_video_ids(annotations_path):
-  with open(annotations_path, encoding='utf-8') as f:
-    database = json.load(f)['database']
+  database = activitynet_io.load_json(annotations_path)['database']
   return sorted(v for v, e in database.items()
                 if str(e.get('subset', '')).lower() == 'test')
 
@@ -296,7 +296,7 @@ def check_classes(annotations_path, settings):
   instances: a class without any would make the model's class count differ
   from the label map's, or a detection of it unknown to the evaluator.
   """
-  database = read_json(annotations_path, 'annotations')['database']
+  database = activitynet_io.load_json(annotations_path)['database']
   for subset, flag in (('train', 'num_train'), ('test', 'num_test')):
     labels = {a['label'] for e in database.values()
               if str(e.get('subset', '')).lower() == subset
@@ -320,16 +320,6 @@ def last_checkpoint(model_dir):
 
 
 # --- Comparison (pure numpy on the results json format) ---------------------
-
-
-def read_json(path, what):
-  try:
-    with open(path, encoding='utf-8') as f:
-      return json.load(f)
-  except OSError as e:
-    raise ValueError('%s: %s: %s' % (path, what, e.strerror or e)) from None
-  except json.JSONDecodeError as e:
-    raise ValueError('%s: %s: not json (%s)' % (path, what, e)) from None
 
 
 def _video_arrays(entries, source, video_id):
@@ -440,7 +430,7 @@ def seconds_per_step(annotations_path, time_base, video_ids):
   time_base: the export's time_base.json values (fps, stride_frames), which
   tools/infer.py converted the model's steps to seconds with.
   """
-  database = read_json(annotations_path, 'annotations').get('database', {})
+  database = activitynet_io.load_json(annotations_path).get('database', {})
   result = {}
   for video_id in video_ids:
     fps = (database.get(video_id) or {}).get('fps') or time_base['fps']
@@ -492,8 +482,9 @@ def compare_run(run_info, settings):
   """{'map', 'detections'} of a finished run_pipeline (its files checked)."""
   from tal_detection import exporter  # pylint: disable=g-import-not-at-top
   paths = run_info['paths']
-  metrics = {p: read_json(paths.metrics[p], 'metrics') for p in PRECISIONS}
-  detections = {p: read_json(paths.detections[p], 'detections')
+  metrics = {p: activitynet_io.load_json(paths.metrics[p])
+             for p in PRECISIONS}
+  detections = {p: activitynet_io.load_json(paths.detections[p])
                 for p in PRECISIONS}
   time_base = exporter.read_time_base(paths.export['float32'])
   if time_base is None:
