@@ -119,21 +119,53 @@ def _op_types(graph):
   return {op.type for op in graph.get_operations()}
 
 
-def test_fused_graph_has_no_space_to_batch_and_shares_first_convs():
+def test_fused_graph_runs_convs_as_matmuls_and_shares_first_convs():
   with tf.Graph().as_default() as graph:
     _network(spn_towers.MULTI_DILATED, spn_towers.FUSED).predict(
         tf.compat.v1.placeholder(tf.float32, [None, None, 5]),
         tf.compat.v1.placeholder(tf.bool, [None, None]), scope='SPN')
-  assert 'SpaceToBatchND' not in _op_types(graph)
+  assert not {'SpaceToBatchND', 'Conv2D'} & _op_types(graph)
   assert 'If' in _op_types(graph) or 'StatelessIf' in _op_types(graph)
   with tf.Graph().as_default() as graph:
     _network(spn_towers.MULTI_DILATED, spn_towers.FUSED).predict(
         tf.compat.v1.placeholder(tf.float32, [None, None, 5]), scope='SPN')
-  convs = [op for op in graph.get_operations() if op.type == 'Conv2D']
-  # Three first convs (groups of 3, 2 and 1 towers of depth 8), six second
-  # convs, one head conv per tower.
-  assert len(convs) == 3 + 6 + 6
-  assert sorted(int(c.outputs[0].shape[-1]) for c in convs)[-2:] == [16, 24]
+  matmuls = [op for op in graph.get_operations() if op.type == 'MatMul']
+  # Per tower: two convs and two kernel-1 heads.
+  assert len(matmuls) == 6 * 4
+  # The taps are gathered once per first-conv group (towers 1-3, 5-6, 16:
+  # same pool kernel and dilation) and once per second conv.
+  gathers = [op for op in graph.get_operations() if op.type == 'GatherV2']
+  assert len(gathers) == 3 + 6
+
+
+@pytest.mark.parametrize('kernel_size,rate,num_steps', [
+    (1, 1, 7), (3, 1, 7), (3, 4, 9), (3, 11, 2), (2, 3, 8), (4, 2, 6)])
+def test_conv_as_matmul_equals_same_convolution(kernel_size, rate,
+                                                num_steps):
+  """Against tf.nn.convolution (SAME, dilated) for two layers at once, odd
+  and even kernels, dilations longer than the video; outputs and input
+  gradients."""
+  rng = np.random.RandomState(3)
+  inputs = rng.randn(2, num_steps, 4).astype(np.float32)
+  layers = [(rng.randn(kernel_size, 4, depth).astype(np.float32),
+             rng.randn(depth).astype(np.float32)) for depth in (3, 5)]
+  upstream = [rng.randn(2, num_steps, depth).astype(np.float32)
+              for depth in (3, 5)]
+  with tf.Graph().as_default():
+    inputs_t = tf.constant(inputs)
+    got = spn_towers._apply_conv(  # pylint: disable=protected-access
+        inputs_t, [(tf.constant(w), tf.constant(b)) for w, b in layers],
+        rate, tf.tanh)
+    expected = [tf.tanh(tf.nn.bias_add(tf.nn.convolution(
+        inputs_t, w, padding='SAME', dilations=[rate]), b))
+                for w, b in layers]
+    fetches = [(outputs, tf.gradients(outputs, inputs_t, upstream)[0])
+               for outputs in (got, expected)]
+    with tf.compat.v1.Session() as sess:
+      (got_out, got_grad), (want_out, want_grad) = sess.run(fetches)
+  for got_layer, want_layer in zip(got_out, want_out):
+    np.testing.assert_allclose(got_layer, want_layer, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(got_grad, want_grad, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('activation', [None, 'relu', 'tanh'])

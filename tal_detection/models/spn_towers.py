@@ -34,13 +34,13 @@ statistics; it is off by default.)
 Two implementations compute the same function on the same variables:
   * 'fused' (the default without batch norm): every layer's variables are
     created as slim.conv1d would (same names, shapes, order, initializer and
-    regularizer from the arg_scope), then the graph runs on [B, 1, T, D]
-    maps with native dilated Conv2D (no space-to-batch), one max-pool per
-    distinct pool kernel, the first convs of towers that read the same input
-    at the same dilation as ONE wider conv (their kernels concatenated in the
-    graph), and each tower's two heads as one conv. When no step of the batch
-    is padding (one video, or equal lengths) a tf.cond takes a branch without
-    any mask multiply or max-pool fill.
+    regularizer from the arg_scope), then every conv runs as one MatMul of
+    its dilated taps gathered side by side (no space-to-batch, no Conv2D:
+    on the SPN's shapes oneDNN's MatMul beats its dilated Conv2D), one
+    max-pool per distinct pool kernel, the first convs of towers that read
+    the same input at the same dilation sharing one gather of their taps.
+    When no step of the batch is padding (one video, or equal lengths) a
+    tf.cond takes a branch without any mask multiply or max-pool fill.
   * 'sparse_backward' (the default of training graphs): the same variables,
     native dilated Conv2D forward, masks always (no cond), one conv per tower
     layer, and a backward pass that works only on the steps whose output
@@ -345,15 +345,12 @@ class SegmentProposalNetwork(object):
     def run(net, mask):
       return self._fused_graph(net, mask, towers, activation_fn)
 
-    # [B, 1, T, D]: Conv2D, BiasAdd and Relu then fuse into one oneDNN op.
-    # (expand_dims, not [:, None]: a strided slice's gradient is a
-    # StridedSliceGrad writing a full zero tensor first.)
-    net = tf.expand_dims(features, 1)
+    net = features
     if valid_mask is None:
       objectness, boxes = run(net, None)
     else:
       valid = tf.cast(valid_mask, tf.bool)
-      mask = tf.cast(valid, dtype)[:, None, :, None]
+      mask = tf.cast(valid, dtype)[:, :, None]
       objectness, boxes = tf.cond(
           tf.reduce_all(valid), lambda: run(net, None),
           lambda: run(net * mask, mask))
@@ -378,8 +375,8 @@ class SegmentProposalNetwork(object):
           lowest = tf.constant(source.dtype.min, source.dtype)
           source = tf.where(tf.broadcast_to(mask > 0, tf.shape(source)),
                             source, tf.fill(tf.shape(source), lowest))
-        pooled_by_kernel[kernel] = masked(tf.nn.max_pool2d(
-            source, ksize=[1, kernel], strides=1, padding='SAME',
+        pooled_by_kernel[kernel] = masked(tf.nn.max_pool1d(
+            source, ksize=kernel, strides=1, padding='SAME',
             name='max_pool'))
       return pooled_by_kernel[kernel]
 
@@ -414,7 +411,7 @@ class SegmentProposalNetwork(object):
       boxes.append(tower_boxes)
     if len(towers) == 1:
       return objectness[0], boxes[0]
-    return tf.concat(objectness, axis=3), tf.concat(boxes, axis=3)
+    return tf.concat(objectness, axis=2), tf.concat(boxes, axis=2)
 
   def _predict_sparse_backward(self, features, valid_mask, conv_args):
     """The SPARSE_BACKWARD implementation (module docstring)."""
@@ -512,43 +509,56 @@ class SegmentProposalNetwork(object):
 
 
 def _split_anchors(head_output, num_scales, features_shape=None):
-  """[B, T, K*2] (or [B, 1, T, K*2]) -> [B, T, K, 2].
+  """[B, T, K*2] -> [B, T, K, 2].
 
   Channel k*2 + j is anchor k, output j.
   """
   dynamic_shape = tf.shape(head_output)
-  rank = head_output.shape.rank
   result = tf.reshape(head_output, tf.stack(
-      [dynamic_shape[0], dynamic_shape[rank - 2], num_scales, 2]))
+      [dynamic_shape[0], dynamic_shape[1], num_scales, 2]))
   static = features_shape if features_shape is not None else head_output.shape
   result.set_shape([static[0], static[1], num_scales, 2])
   return result
 
 
 def _apply_conv(net, layers, rate, activation_fn):
-  """Kernel-k convs of several layers on the same [B, 1, T, D] input.
+  """SAME kernel-k convs of several layers on the same [B, T, D] input.
 
-  The layers' kernels are concatenated into one native (dilated) Conv2D
-  (SAME padding, zeros beyond the ends, as slim.conv1d); the output is split
-  back per layer.
+  The k dilated taps of every step are gathered side by side once ([B*T,
+  k*D], zeros beyond the ends, as slim.conv1d's SAME padding reads), then
+  each layer is one MatMul with its kernel reshaped to [k*D, out]. Measured
+  on the main config's exports, same weights, calls alternating (one
+  Session run each):
+    * against native dilated Conv2D, one per tower: float32 1.09x faster;
+    * against one MatMul of the layers' kernels concatenated in the graph:
+      float32 1.035x faster (the concatenation of variables ran on every
+      call), bfloat16 the same (its constant kernels are folded at load).
 
   Returns:
-    One [B, 1, T, out] tensor per layer.
+    One [B, T, out] tensor per layer.
   """
-  if len(layers) == 1:
-    weights, biases = layers[0]
-  else:
-    weights = tf.concat([w for w, _ in layers], axis=2)
-    biases = tf.concat([b for _, b in layers], axis=0)
-  output = tf.nn.conv2d(net, tf.expand_dims(weights, 0), strides=1,
-                        padding='SAME',
-                        dilations=[1, 1, rate, 1])
-  output = tf.nn.bias_add(output, biases)
-  if activation_fn is not None:
-    output = activation_fn(output)
-  if len(layers) == 1:
-    return [output]
-  return tf.split(output, [int(b.shape[0]) for _, b in layers], axis=3)
+  kernel_size, in_depth = [int(d) for d in layers[0][0].shape[:2]]
+  shape = tf.shape(net)
+  columns = net
+  if kernel_size > 1:
+    # SAME padding of a stride-1 conv: (k - 1) * rate zeros, the odd one
+    # (even k) after the end; tap j of step t reads padded step t + j * rate.
+    total_padding = (kernel_size - 1) * rate
+    padded = tf.pad(net, [[0, 0], [total_padding // 2,
+                                   total_padding - total_padding // 2],
+                          [0, 0]])
+    # One gather writes the taps side by side ([B, T, k, D]).
+    columns = tf.gather(padded, tf.range(shape[1])[:, None] +
+                        rate * tf.range(kernel_size)[None, :], axis=1)
+  columns = tf.reshape(columns, [-1, kernel_size * in_depth])
+  outputs = []
+  for weights, biases in layers:
+    output = tf.nn.bias_add(tf.matmul(
+        columns, tf.reshape(weights, [kernel_size * in_depth, -1])), biases)
+    if activation_fn is not None:
+      output = activation_fn(output)
+    outputs.append(tf.reshape(output, tf.concat([shape[:2], [-1]], axis=0)))
+  return outputs
 
 
 def conv1d_with_row_sparse_backward(inputs, weights, biases, rate,

@@ -138,46 +138,66 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
     # proposals.
     rows = tf.clip_by_value(points - 0.5, -1.0,
                             tf.cast(num_total_steps, tf.float32)) + 1.0
+    # The samples of every pooling window's taps, tap-major: [taps, B,
+    # N * out_bins]. The max-pool is then an element-wise maximum of `taps`
+    # contiguous [B*N*out_bins, D] slices of the crops, with the same values
+    # as a MaxPool over [B*N, crop, D] (every sample is interpolated on its
+    # own) and less time: the main config's float32 export ran 1.034x
+    # faster with it (same weights, calls alternating, one Session run).
+    rows = tf.reshape(tf.transpose(
+        tf.gather(rows, _window_samples(crop_size, maxpool_kernel_size,
+                                        maxpool_stride), axis=2),
+        [2, 0, 1, 3]), [maxpool_kernel_size, batch_size, -1])
     if implementation == CROP_AND_RESIZE:
-      crops = _crop_and_resize(features, rows, num_valid, crop_size)
+      crops = _crop_and_resize(features, rows, num_valid)
     else:
       crops = _gather_crops(features, rows, num_valid)
-
-    flat_crops = tf.reshape(crops, [-1, crop_size, depth])
-    if maxpool_kernel_size > 1 or maxpool_stride > 1:
-      flat_crops = tf.nn.max_pool1d(
-          flat_crops, ksize=maxpool_kernel_size, strides=maxpool_stride,
-          padding='VALID')
-    pooled = tf.reshape(flat_crops,
-                        [batch_size, num_proposals, out_bins, depth])
+    taps = tf.unstack(tf.reshape(crops, [maxpool_kernel_size, -1, depth]))
+    pooled = taps[0]
+    for tap in taps[1:]:
+      pooled = tf.maximum(pooled, tap)
+    pooled = tf.reshape(pooled, [batch_size, num_proposals, out_bins, depth])
     pooled.set_shape([features.shape[0], proposals.shape[1], out_bins,
                       features.shape[2]])
     return tf.cast(pooled, output_dtype)
 
 
+def _window_samples(crop_size, kernel_size, stride):
+  """[kernel, out_bins] int32: the sample read by each tap of each window."""
+  out_bins = soi_output_bins(crop_size, kernel_size, stride)
+  return (tf.range(kernel_size)[:, None] +
+          stride * tf.range(out_bins)[None, :])
+
+
 def _gather_crops(features, rows, num_valid):
-  """[B, N, crop, D] samples at `rows` (index + 1) by two gathers."""
+  """[..., B, M, D] samples of video b at rows[..., b, :] (index + 1), by two
+  gathers; rows is [..., B, M]."""
   lower_row = tf.floor(rows)
   upper_weight = rows - lower_row
   lower_weight = 1.0 - upper_weight
   lower_index = tf.cast(lower_row, tf.int32) - 1
   upper_index = lower_index + 1
-  num_valid = num_valid[:, None, None]
+  num_valid = num_valid[:, None]
   num_total_steps = tf.shape(features)[1]
+  depth = tf.shape(features)[2]
+  flat_features = tf.reshape(features, [-1, depth])
+  # Row of video b's step 0 in the [B*T, D] features.
+  video_offset = (tf.range(tf.shape(features)[0]) * num_total_steps)[:, None]
 
   def read(index, weight):
-    """weight * F(index), [B, N, crop, D], F zero outside the valid range."""
+    """weight * F(index), F zero outside the valid range."""
     inside = tf.logical_and(index >= 0, index < num_valid)
     safe_index = tf.clip_by_value(index, 0, num_total_steps - 1)
-    values = tf.gather(features, safe_index, batch_dims=1)
+    values = tf.gather(flat_features, safe_index + video_offset)
     weight = tf.where(inside, weight, tf.zeros_like(weight))
     return values * tf.cast(weight, features.dtype)[..., None]
 
   return read(lower_index, lower_weight) + read(upper_index, upper_weight)
 
 
-def _crop_and_resize(features, rows, num_valid, crop_size):
-  """[B, N, crop, D] samples at `rows` (index + 1) by one crop_and_resize.
+def _crop_and_resize(features, rows, num_valid):
+  """[..., B, M, D] samples of video b at rows[..., b, :] (index + 1), by one
+  crop_and_resize; rows is [..., B, M].
 
   The image is [B, H, 1, D]: a zero row, the features with the steps past
   each video's length zeroed, and zero rows up to H = 2^k + 1 (k >= 1, at
@@ -192,14 +212,16 @@ def _crop_and_resize(features, rows, num_valid, crop_size):
   scale = _power_of_two_at_least(num_total_steps + 1)
   image = tf.pad(features * valid[:, :, None],
                  [[0, 0], [1, scale - num_total_steps], [0, 0]])
-  num_samples = tf.shape(rows)[1] * crop_size
   y = tf.reshape(rows / tf.cast(scale, tf.float32), [-1])
   zeros = tf.zeros_like(y)
+  rows_shape = tf.shape(rows)
+  box_video = tf.broadcast_to(
+      tf.range(batch_size)[:, None], rows_shape[-2:])
+  box_video = tf.reshape(tf.broadcast_to(box_video, rows_shape), [-1])
   crops = tf.image.crop_and_resize(
       image[:, :, None, :], tf.stack([y, zeros, y, zeros], axis=1),
-      tf.repeat(tf.range(batch_size), num_samples), [1, 1],
-      extrapolation_value=0.0)
-  return tf.reshape(crops, [batch_size, -1, crop_size, shape[2]])
+      box_video, [1, 1], extrapolation_value=0.0)
+  return tf.reshape(crops, tf.concat([rows_shape, shape[2:]], axis=0))
 
 
 def _power_of_two_at_least(value):
