@@ -130,8 +130,8 @@ def test_fused_graph_runs_convs_as_matmuls_and_shares_first_convs():
     _network(spn_towers.MULTI_DILATED, spn_towers.FUSED).predict(
         tf.compat.v1.placeholder(tf.float32, [None, None, 5]), scope='SPN')
   matmuls = [op for op in graph.get_operations() if op.type == 'MatMul']
-  # Per tower: two convs and two kernel-1 heads.
-  assert len(matmuls) == 6 * 4
+  # Per tower: two convs and its two kernel-1 heads as one.
+  assert len(matmuls) == 6 * 3
   # The taps are gathered once per first-conv group (towers 1-3, 5-6, 16:
   # same pool kernel and dilation) and once per second conv.
   gathers = [op for op in graph.get_operations() if op.type == 'GatherV2']

@@ -395,7 +395,7 @@ class SegmentProposalNetwork(object):
         first_conv[index] = masked(output)
 
     objectness, boxes = [], []
-    for index, (layout, heads_k, layers) in enumerate(towers):
+    for index, (layout, _, layers) in enumerate(towers):
       if layout is None:
         tower = net
       else:
@@ -405,8 +405,7 @@ class SegmentProposalNetwork(object):
         # Eval and export graphs hold no dropout op (deterministic outputs).
         tower = tf.nn.dropout(tower, rate=self._head_dropout_rate,
                               name='HeadDropout')
-      tower_objectness, tower_boxes = _apply_conv(
-          tower, [layers[name] for name in _HEAD_NAMES], 1, None)
+      tower_objectness, tower_boxes = _apply_heads(tower, layers)
       objectness.append(tower_objectness)
       boxes.append(tower_boxes)
     if len(towers) == 1:
@@ -441,7 +440,7 @@ class SegmentProposalNetwork(object):
       return pooled_by_kernel[kernel]
 
     objectness, boxes = [], []
-    for layout, heads_k, layers in towers:
+    for layout, _, layers in towers:
       tower = net
       if layout is not None:
         kernel, rate1, rate2 = layout
@@ -454,20 +453,9 @@ class SegmentProposalNetwork(object):
         # Eval and export graphs hold no dropout op (deterministic outputs).
         tower = tf.nn.dropout(tower, rate=self._head_dropout_rate,
                               name='HeadDropout')
-      # Both kernel-1 heads as one matmul (tiny; its input gradient keeps the
-      # exact zeros of unsampled anchors, which the convs below skip).
-      head_weights = tf.concat([tf.squeeze(layers[name][0], 0)
-                                for name in _HEAD_NAMES],
-                               axis=1)
-      head_biases = tf.concat([layers[name][1] for name in _HEAD_NAMES],
-                              axis=0)
-      depth = int(tower.shape[-1])
-      heads = tf.nn.bias_add(
-          tf.matmul(tf.reshape(tower, [-1, depth]), head_weights),
-          head_biases)
-      heads = tf.reshape(heads, tf.concat(
-          [tf.shape(tower)[:2], [4 * heads_k]], axis=0))
-      tower_objectness, tower_boxes = tf.split(heads, 2, axis=2)
+      # (The heads' input gradient keeps the exact zeros of unsampled
+      # anchors, which the convs below skip.)
+      tower_objectness, tower_boxes = _apply_heads(tower, layers)
       objectness.append(tower_objectness)
       boxes.append(tower_boxes)
     num_scales = len(self._anchor_scales)
@@ -557,8 +545,24 @@ def _apply_conv(net, layers, rate, activation_fn):
         columns, tf.reshape(weights, [kernel_size * in_depth, -1])), biases)
     if activation_fn is not None:
       output = activation_fn(output)
-    outputs.append(tf.reshape(output, tf.concat([shape[:2], [-1]], axis=0)))
+    outputs.append(tf.reshape(output, tf.concat(
+        [shape[:2], [int(biases.shape[0])]], axis=0)))
   return outputs
+
+
+def _apply_heads(tower, layers):
+  """A tower's objectness and regression heads ([B, T, 2K] each) as ONE
+  MatMul of their kernel-1 weights concatenated (tiny, [D, 4K]): one op
+  instead of two per tower."""
+  weights = tf.concat([tf.squeeze(layers[name][0], 0) for name in _HEAD_NAMES],
+                      axis=1)
+  biases = tf.concat([layers[name][1] for name in _HEAD_NAMES], axis=0)
+  heads = tf.nn.bias_add(
+      tf.matmul(tf.reshape(tower, [-1, int(weights.shape[0])]), weights),
+      biases)
+  heads = tf.reshape(heads, tf.concat(
+      [tf.shape(tower)[:2], [int(biases.shape[0])]], axis=0))
+  return tf.split(heads, 2, axis=2)
 
 
 def conv1d_with_row_sparse_backward(inputs, weights, biases, rate,
