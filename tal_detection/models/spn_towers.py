@@ -42,7 +42,7 @@ Two implementations compute the same function on the same variables:
     When no step of the batch is padding (one video, or equal lengths) a
     tf.cond takes a branch without any mask multiply or max-pool fill.
   * 'sparse_backward' (the default of training graphs): the same variables,
-    native dilated Conv2D forward, masks always (no cond), one conv per tower
+    the same MatMuls of gathered taps forward, masks always (no cond), one conv per tower
     layer, and a backward pass that works only on the steps whose output
     gradient is nonzero (conv1d_with_row_sparse_backward). The first-stage
     losses weigh only the sampled anchors (256 of T*K), so a tower's heads
@@ -527,18 +527,7 @@ def _apply_conv(net, layers, rate, activation_fn):
   """
   kernel_size, in_depth = [int(d) for d in layers[0][0].shape[:2]]
   shape = tf.shape(net)
-  columns = net
-  if kernel_size > 1:
-    # SAME padding of a stride-1 conv: (k - 1) * rate zeros, the odd one
-    # (even k) after the end; tap j of step t reads padded step t + j * rate.
-    total_padding = (kernel_size - 1) * rate
-    padded = tf.pad(net, [[0, 0], [total_padding // 2,
-                                   total_padding - total_padding // 2],
-                          [0, 0]])
-    # One gather writes the taps side by side ([B, T, k, D]).
-    columns = tf.gather(padded, tf.range(shape[1])[:, None] +
-                        rate * tf.range(kernel_size)[None, :], axis=1)
-  columns = tf.reshape(columns, [-1, kernel_size * in_depth])
+  columns = _tap_columns(net, kernel_size, rate)
   outputs = []
   for weights, biases in layers:
     output = tf.nn.bias_add(tf.matmul(
@@ -548,6 +537,26 @@ def _apply_conv(net, layers, rate, activation_fn):
     outputs.append(tf.reshape(output, tf.concat(
         [shape[:2], [int(biases.shape[0])]], axis=0)))
   return outputs
+
+
+def _tap_columns(net, kernel_size, rate):
+  """[B*T, k*D]: the k dilated taps of every step of [B, T, D], side by side.
+
+  Tap j of step t reads step t + (j - floor((k-1)/2)) * rate, zero beyond
+  the video's ends: the SAME padding of a stride-1 conv ((k - 1) * rate
+  zeros, the odd one after the end for even k), so the columns times the
+  kernel reshaped to [k*D, out] are the dilated conv.
+  """
+  in_depth = int(net.shape[-1])
+  if kernel_size == 1:
+    return tf.reshape(net, [-1, in_depth])
+  total_padding = (kernel_size - 1) * rate
+  padded = tf.pad(net, [[0, 0], [total_padding // 2,
+                                 total_padding - total_padding // 2], [0, 0]])
+  # One gather writes the taps side by side ([B, T, k, D]).
+  columns = tf.gather(padded, tf.range(tf.shape(net)[1])[:, None] +
+                      rate * tf.range(kernel_size)[None, :], axis=1)
+  return tf.reshape(columns, [-1, kernel_size * in_depth])
 
 
 def _apply_heads(tower, layers):
@@ -570,8 +579,8 @@ def conv1d_with_row_sparse_backward(inputs, weights, biases, rate,
   """SAME conv1d (+ bias, activation) whose gradient skips zero-gradient steps.
 
   Forward: activation(conv1d(inputs, weights, dilation rate) + biases) with
-  zeros beyond each video's ends, as slim.conv1d computes it (one native
-  dilated Conv2D). Backward: only the output steps (rows of the flattened
+  zeros beyond each video's ends, as slim.conv1d computes it (one MatMul of
+  the gathered taps, as the fused implementation runs it). Backward: only the output steps (rows of the flattened
   [B*T, out] gradient) with a nonzero gradient take part: their inputs are
   gathered into a [n, k*in] matrix (zero rows beyond a video's ends), so the
   weights' gradient is one [k*in, n] x [n, out] matmul and the input's one
@@ -596,9 +605,11 @@ def conv1d_with_row_sparse_backward(inputs, weights, biases, rate,
 
   @tf.custom_gradient
   def conv(x, w, b):
-    pre_activation = tf.nn.bias_add(tf.squeeze(tf.nn.conv2d(
-        tf.expand_dims(x, 1), tf.expand_dims(w, 0), strides=1,
-        padding='SAME', dilations=[1, 1, rate, 1]), 1), b)
+    in_depth, out_depth = int(x.shape[-1]), int(w.shape[-1])
+    pre_activation = tf.reshape(tf.nn.bias_add(tf.matmul(
+        _tap_columns(x, kernel_size, rate),
+        tf.reshape(w, [kernel_size * in_depth, out_depth])), b),
+                                tf.concat([tf.shape(x)[:2], [out_depth]], 0))
     if activation_fn is None:
       output = pre_activation
     else:
