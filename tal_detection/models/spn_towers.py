@@ -42,8 +42,8 @@ Two implementations compute the same function on the same variables:
     When no step of the batch is padding (one video, or equal lengths) a
     tf.cond takes a branch without any mask multiply or max-pool fill.
   * 'sparse_backward' (the default of training graphs): the same variables,
-    the same MatMuls of gathered taps forward, masks always (no cond), one conv per tower
-    layer, and a backward pass that works only on the steps whose output
+    the same MatMuls of gathered taps forward, masks always (no cond), one
+    conv per tower layer, and a backward pass that works only on the steps whose output
     gradient is nonzero (conv1d_with_row_sparse_backward). The first-stage
     losses weigh only the sampled anchors (256 of T*K), so a tower's heads
     pass a gradient to about 1 step in 6; the dense conv gradients TF would
@@ -579,9 +579,10 @@ def conv1d_with_row_sparse_backward(inputs, weights, biases, rate,
   """SAME conv1d (+ bias, activation) whose gradient skips zero-gradient steps.
 
   Forward: activation(conv1d(inputs, weights, dilation rate) + biases) with
-  zeros beyond each video's ends, as slim.conv1d computes it (one MatMul of
-  the gathered taps, as the fused implementation runs it). Backward: only the output steps (rows of the flattened
-  [B*T, out] gradient) with a nonzero gradient take part: their inputs are
+  zeros beyond each video's ends, as slim.conv1d computes it (_apply_conv:
+  one MatMul of the gathered taps, as the fused implementation runs it).
+  Backward: only the output steps (rows of the flattened [B*T, out]
+  gradient) with a nonzero gradient take part: their inputs are
   gathered into a [n, k*in] matrix (zero rows beyond a video's ends), so the
   weights' gradient is one [k*in, n] x [n, out] matmul and the input's one
   [n, out] x [out, k*in] matmul scattered back (unsorted_segment_sum) onto
@@ -605,11 +606,7 @@ def conv1d_with_row_sparse_backward(inputs, weights, biases, rate,
 
   @tf.custom_gradient
   def conv(x, w, b):
-    in_depth, out_depth = int(x.shape[-1]), int(w.shape[-1])
-    pre_activation = tf.reshape(tf.nn.bias_add(tf.matmul(
-        _tap_columns(x, kernel_size, rate),
-        tf.reshape(w, [kernel_size * in_depth, out_depth])), b),
-                                tf.concat([tf.shape(x)[:2], [out_depth]], 0))
+    pre_activation = _apply_conv(x, [(w, b)], rate, None)[0]
     if activation_fn is None:
       output = pre_activation
     else:

@@ -215,9 +215,9 @@ def _crop_and_resize(features, rows, num_valid):
   y = tf.reshape(rows / tf.cast(scale, tf.float32), [-1])
   zeros = tf.zeros_like(y)
   rows_shape = tf.shape(rows)
-  box_video = tf.broadcast_to(
-      tf.range(batch_size)[:, None], rows_shape[-2:])
-  box_video = tf.reshape(tf.broadcast_to(box_video, rows_shape), [-1])
+  # The video of every sample: b along the B axis of rows ([..., B, M]).
+  box_video = tf.reshape(tf.broadcast_to(tf.range(batch_size)[:, None],
+                                         rows_shape), [-1])
   crops = tf.image.crop_and_resize(
       image[:, :, None, :], tf.stack([y, zeros, y, zeros], axis=1),
       box_video, [1, 1], extrapolation_value=0.0)
