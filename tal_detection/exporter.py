@@ -55,6 +55,21 @@ TIME_BASE_KEYS = ('fps', 'stride_frames', 'window_frames')
 _INTEGER_OUTPUTS = ('detection_classes', 'num_detections', 'num_proposals')
 
 
+def precision_warning(precision, machine):
+  """Why `precision` will not pay on `machine` (machine_info's dict), or None.
+
+  A bfloat16 export runs correctly on any CPU, but without native bfloat16
+  matmuls (AVX512_BF16, AMX, Arm's BF16) oneDNN converts through float32, and
+  the export is then no faster than the float32 one, usually slower. The
+  exporting machine is often the serving one, so the export says so.
+  """
+  if precision != 'bfloat16' or machine.get('native_bfloat16', True):
+    return None
+  return ('--precision=bfloat16: this CPU (%s) has no native bfloat16 '
+          'matmul (AVX512_BF16, AMX or Arm BF16); the export is correct but '
+          'expect it to run no faster than float32 here' % machine['cpu'])
+
+
 def resolve_version_dir(path):
   """The folder holding saved_model.pb: path itself, or its newest version.
 

@@ -57,6 +57,8 @@ def _check_results(results, num_steps, stream_dims, quick_factors):
   assert results['training']['steps_timed'] == 2
   assert 'memory_method' in results
   assert results['machine']['cpu_count'] == os.cpu_count()
+  # Whether bfloat16 is native decides what the bf16 figures mean.
+  assert isinstance(results['machine']['native_bfloat16'], bool)
   # The headline figures, measured in this one run.
   assert results['fp32_latency_ms'] == results['latency']['tf2_signature'][
       'median_ms']
@@ -86,6 +88,8 @@ def _check_bf16_results(results):
       results['fp32_latency_ms'] / results['bf16_latency_ms'])
   assert results['bf16_matmul']['dtype'] == 'bfloat16'
   assert results['bf16_matmul_gflops'] == results['bf16_matmul']['gflops']
+  assert results['bf16_matmul_speedup_vs_fp32'] == pytest.approx(
+      results['bf16_matmul_gflops'] / results['matmul_gflops'])
   assert 0 < results['bf16_fraction_of_flop_bound']
 
 

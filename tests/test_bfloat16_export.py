@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from tal_detection import exporter
 from tal_detection.protos import pipeline_pb2
+from tal_detection.utils import machine_info
 
 import tal_net_test_util as util
 
@@ -118,3 +119,18 @@ def test_unknown_precision_is_refused(tmp_path):
     with tf.Graph().as_default():
       exporter.build_inference_graph(util.tiny_model_config(),
                                      precision='float16')
+
+
+def test_bfloat16_export_warns_only_where_bfloat16_is_emulated():
+  emulated = machine_info.describe_machine(
+      'model name\t: AMD EPYC\nflags\t\t: avx2 fma\n')
+  native = machine_info.describe_machine(
+      'model name\t: AMD EPYC\nflags\t\t: avx2 fma avx512f avx512_bf16\n')
+  assert exporter.precision_warning('bfloat16', emulated) == (
+      '--precision=bfloat16: this CPU (AMD EPYC) has no native bfloat16 '
+      'matmul (AVX512_BF16, AMX or Arm BF16); the export is correct but '
+      'expect it to run no faster than float32 here')
+  assert exporter.precision_warning('bfloat16', native) is None
+  assert exporter.precision_warning('float32', emulated) is None
+  # Results written before the CPU's features were recorded: no guess.
+  assert exporter.precision_warning('bfloat16', {'cpu': 'AMD EPYC'}) is None

@@ -11,12 +11,15 @@ trained on) is read from the first training record of the config's
 train_input_reader; --fps/--stride_frames/--window_frames give or override it.
 tools/infer.py takes its defaults from that file.
 """
+import sys
+
 from absl import flags
 
 from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order
 from tal_detection import exporter
 from tal_detection import model_lib
 from tal_detection.utils import config_util
+from tal_detection.utils import machine_info
 
 flags.DEFINE_string('pipeline_config_path', None, 'Pipeline config of the model.')
 flags.DEFINE_string('trained_checkpoint_prefix', None,
@@ -54,6 +57,11 @@ def main(unused_argv):
     checkpoint = model_lib.latest_checkpoint(FLAGS.checkpoint_dir)
   pipeline = config_util.load_pipeline(FLAGS.pipeline_config_path,
                                        override=FLAGS.config_override)
+  warning = exporter.precision_warning(FLAGS.precision,
+                                       machine_info.describe_machine())
+  if warning:
+    print('%s: warning: %s' % (tool_util.tool_name(), warning),
+          file=sys.stderr)
   time_base = exporter.resolve_time_base(
       pipeline, FLAGS.fps, FLAGS.stride_frames, FLAGS.window_frames)
   path = exporter.export_inference_graph(

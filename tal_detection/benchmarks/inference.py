@@ -25,6 +25,7 @@ from tal_detection.benchmarks import timing
 from tal_detection.builders import model_builder
 from tal_detection.core import standard_fields as fields
 from tal_detection.utils import config_util
+from tal_detection.utils import machine_info
 from tal_detection.utils import threading_util
 
 PAPER_LATENCY_MS = 9.0  # TAL-Net paper, Table 8: proposal + classification.
@@ -338,7 +339,8 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
       'fp32_fraction_of_flop_bound': ideal_ms / fp32_ms,
       'matmul_gflops': matmul['gflops'],
       'bf16_latency_ms': None, 'bf16_speedup_vs_fp32': None,
-      'bf16_matmul_gflops': None, 'bf16_fraction_of_flop_bound': None,
+      'bf16_matmul_gflops': None, 'bf16_matmul_speedup_vs_fp32': None,
+      'bf16_fraction_of_flop_bound': None,
       'bf16_fraction_of_fp32_flop_bound': None,
   }
   if bf16_version_dir:
@@ -349,6 +351,10 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
         'bf16_latency_ms': bf16['median_ms'],
         'bf16_speedup_vs_fp32': fp32_ms / bf16['median_ms'],
         'bf16_matmul_gflops': bf16_matmul['gflops'],
+        # What bfloat16 buys the probe's own matmul: about the ceiling of the
+        # export's speed-up (below 1 where the CPU emulates bfloat16).
+        'bf16_matmul_speedup_vs_fp32': (bf16_matmul['gflops'] /
+                                        matmul['gflops']),
         # Against the bfloat16 matmul's throughput, and (how far bfloat16
         # goes past the float32 bound) against the float32 one.
         'bf16_fraction_of_flop_bound': (
@@ -396,14 +402,13 @@ def format_report(results):
   machine = results['machine']
   lines = [
       'TAL-Net inference benchmark (%s)' % results['model']['source'],
-      'machine: %s, %d cores, TensorFlow %s' % (
-          machine['cpu'], machine['cpu_count'], machine['tensorflow']),
       'video: %d steps (3000 frames at 0.625 features/s), streams %s' % (
           results['num_steps'], ', '.join(
               '%s %d-d' % (k, v) for k, v in results['stream_dims'].items())),
       '',
       '| measure | value |',
       '|---|---|',
+      '| machine | %s |' % machine_info.machine_summary(machine),
       '| latency, tf.saved_model.load signature (median of %d) | %.1f ms |' % (
           lat['tf2_signature']['runs'], lat['tf2_signature']['median_ms']),
       '| latency, tf.compat.v1 Session (median of %d) | %.1f ms |' % (
@@ -434,6 +439,8 @@ def format_report(results):
             results['bf16_speedup_vs_fp32']),
         '| matmul %dx%d bfloat16 throughput (median) | %.1f GFLOP/s |' % (
             hw['size'], hw['size'], results['bf16_matmul_gflops']),
+        '| bfloat16 speed-up of that matmul over float32 | %.2fx |' % (
+            results['bf16_matmul_speedup_vs_fp32']),
         '| bfloat16: fraction of its matmul peak / of the float32 bound | '
         '%.0f%% / %.0f%% |' % (
             100 * results['bf16_fraction_of_flop_bound'],

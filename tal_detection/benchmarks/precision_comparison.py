@@ -33,6 +33,7 @@ import time
 import numpy as np
 
 from tal_detection.metrics import activitynet_io
+from tal_detection.utils import machine_info
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -563,13 +564,13 @@ def format_markdown(result):
       '',
       'Synthetic set: %d train / %d test videos, %d classes, two %d-d '
       'streams, signal strength %g; %s trained %d steps, both exports of '
-      '%s. Machine: %s, %d cores, TensorFlow %s; %.0f s wall time. '
+      '%s. Machine: %s; %.0f s wall time. '
       'Command: `%s`.' % (
           s['num_train'], s['num_test'], s['num_classes'], s['stream_dim'],
           s['signal_strength'], os.path.relpath(s['pipeline_config_path'],
                                                 REPO_ROOT), s['num_steps'],
-          os.path.basename(result['checkpoint'] or '?'), machine['cpu'],
-          machine['cpu_count'], machine['tensorflow'],
+          os.path.basename(result['checkpoint'] or '?'),
+          machine_info.machine_summary(machine),
           result['wall_seconds'], result['command']),
   ]
   return '\n'.join(lines) + '\n'

@@ -32,6 +32,7 @@ from tal_detection.benchmarks import flops
 from tal_detection.benchmarks import timing
 from tal_detection.benchmarks import training_worker
 from tal_detection.utils import config_util
+from tal_detection.utils import machine_info
 
 WORKER_PATH = os.path.abspath(training_worker.__file__)
 # The working tree's checkout root (the folder holding tal_detection/).
@@ -372,13 +373,12 @@ def format_markdown(results):
   ]
   text = '\n'.join(lines) + '\n\n'
   text += ('One %d-step video, streams %s, %d ground-truth segments; %d '
-           'rounds of %d steps per side, alternating. Machine: %s, %d cores, '
-           'TensorFlow %s.\n' % (
+           'rounds of %d steps per side, alternating. Machine: %s.\n' % (
                results['num_steps_per_video'],
                ', '.join('%s %d-d' % kv for kv in results['streams'].items()),
                results['num_groundtruth'], results['rounds'],
-               results['steps_per_round'], machine['cpu'],
-               machine['cpu_count'], machine['tensorflow']))
+               results['steps_per_round'],
+               machine_info.machine_summary(machine)))
   for side in ('current', 'baseline'):
     op_types = (results.get(side) or {}).get('op_types')
     if op_types:

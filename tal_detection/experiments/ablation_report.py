@@ -10,6 +10,7 @@ import numpy as np
 
 from tal_detection.experiments import ablation_study
 from tal_detection.metrics import metric_names
+from tal_detection.utils import machine_info
 
 
 def pct(value):
@@ -196,7 +197,8 @@ def format_markdown(results):
           ' (quick mode: 32-channel layers, Adam 1e-3)' if settings['quick']
           else ' with the configs\' optimizer (Adam 1e-4, one video per '
           'batch, unless the override below says otherwise)',
-          settings['machine']['cpu'], settings['machine']['cpu_count'],
+          machine_info.cpu_label(settings['machine']),
+          settings['machine']['cpu_count'],
           settings['tensorflow'], settings['total_seconds'] / 60.0,
           len(results['models']), settings['models_seconds'] / 60.0,
           settings['models_reused']))

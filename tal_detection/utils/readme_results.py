@@ -15,6 +15,8 @@ import json
 import os
 import re
 
+from tal_detection.utils import machine_info
+
 _MARKER = re.compile(
     r'(<!-- results:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)',
     re.S)
@@ -165,6 +167,6 @@ def demo_results_markdown(summary_text, wall_seconds, num_steps, machine):
   return (
       'On %s (%d cores, TensorFlow %s), `bash tools/run_synthetic_demo.sh` '
       '(%d training steps) took %d s after the install and ended with:\n\n'
-      '```\n%s\n```\n' % (machine['cpu'], machine['cpu_count'],
+      '```\n%s\n```\n' % (machine_info.cpu_label(machine), machine['cpu_count'],
                           machine['tensorflow'], num_steps, wall_seconds,
                           summary_text.strip('\n')))
