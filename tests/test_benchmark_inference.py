@@ -9,6 +9,7 @@ import pytest
 
 from tal_detection.benchmarks import inference
 from tal_detection.utils import config_util
+from tal_detection.utils import machine_info
 from tal_detection.utils import threading_util
 
 import tal_net_test_util
@@ -149,6 +150,9 @@ def test_quick_run_on_the_main_config(tmp_path):
   assert text_path.read_text() == inference.format_report(results) + '\n'
   assert 'random-initialised' in results['model']['source']
   assert 'fraction of matmul peak' in process.stdout
+  # The README block (the table) names the machine, features included.
+  assert '| machine | %s |' % machine_info.machine_summary(
+      results['machine']) in text_path.read_text()
 
 
 def test_bf16_twin_without_its_float32_model_fails_in_one_line(tmp_path):

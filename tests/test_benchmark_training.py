@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tal_detection.benchmarks import training
 from tal_detection.benchmarks import training_worker
+from tal_detection.utils import machine_info
 from tal_detection.utils import readme_results
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,6 +79,9 @@ def test_tool_against_itself_as_baseline(tmp_path):
   block = readme_results.BLOCKS['training_benchmark'](str(tmp_path))
   assert block.startswith('| measure | value |')
   assert 'speed-up vs the baseline' in block
+  # It names the machine, features included: ratios depend on the CPU.
+  assert '| machine | %s |' % machine_info.machine_summary(
+      results['machine']) in block
 
 
 @pytest.mark.parametrize('transpose_a,transpose_b', [

@@ -341,6 +341,7 @@ def format_markdown(results):
   load = results['load_average_before'], results['load_average_after']
   lines = [
       '| measure | value |', '|---|---|',
+      '| machine | %s |' % machine_info.machine_summary(machine),
       '| training step, this code (median of %d) | %.1f ms = %.2f steps/s |'
       % (results['current']['steps_timed'],
          1000 * results['current']['median_s_per_step'],
@@ -373,12 +374,11 @@ def format_markdown(results):
   ]
   text = '\n'.join(lines) + '\n\n'
   text += ('One %d-step video, streams %s, %d ground-truth segments; %d '
-           'rounds of %d steps per side, alternating. Machine: %s.\n' % (
+           'rounds of %d steps per side, alternating.\n' % (
                results['num_steps_per_video'],
                ', '.join('%s %d-d' % kv for kv in results['streams'].items()),
                results['num_groundtruth'], results['rounds'],
-               results['steps_per_round'],
-               machine_info.machine_summary(machine)))
+               results['steps_per_round']))
   for side in ('current', 'baseline'):
     op_types = (results.get(side) or {}).get('op_types')
     if op_types:

@@ -100,6 +100,10 @@ BLOCKS = {
     # python tools/benchmark_inference.py (results/inference_benchmark.txt)
     'inference_benchmark': _table('inference_benchmark.txt', 0),
     'inference_scaling': _table('inference_benchmark.txt', 1),
+    # the same tool's run on a CPU with native bfloat16 (AVX512_BF16), kept
+    # at commit 352a96e (results/inference_benchmark_avx512_bf16.txt)
+    'inference_benchmark_avx512_bf16':
+        _table('inference_benchmark_avx512_bf16.txt', 0),
     # python tools/benchmark_evaluator.py (results/evaluator_benchmark.json)
     'evaluator_benchmark': _evaluator_benchmark,
     'protocol_comparison': _protocol_comparison,
