@@ -24,9 +24,10 @@ for proposal + classification on CPU):
     dense layers' (Conv2D + MatMul + BiasAdd) share; NMS loops count nothing.
   * hardware: dense float32 (and bfloat16) matmul throughput (1024 x 1024,
     chained 10 times in one tf.function; as many independent chains at once
-    as the thread counts let ops run side by side); the model's FLOPs at that
-    rate give the "ideal" latency, and ideal / measured is the fraction of
-    the FLOP bound attained.
+    as the thread counts let ops run side by side), its --matmul_repeats
+    calls taking turns with the exports' calls, so both see the same load;
+    the model's FLOPs at that rate give the "ideal" latency, and ideal /
+    measured is the fraction of the FLOP bound attained.
   * threads: everything runs with tal_detection/utils/threading_util's
     serving rule, as tools/infer.py runs a model (a two-stream model on 2
     cores: 1 thread per op, 2 ops at once); --intra_op_threads and
@@ -42,7 +43,7 @@ for proposal + classification on CPU):
 Prints a table and writes --output_json (the headline figures at the top
 level: fp32_latency_ms, bf16_latency_ms, bf16_speedup_vs_fp32,
 fp32_fraction_of_flop_bound, bf16_fraction_of_flop_bound, matmul_gflops,
-bf16_matmul_gflops, latency_ms_<f>x and us_per_step_<f>x per length factor,
+bf16_matmul_gflops, bf16_matmul_speedup_vs_fp32, latency_ms_<f>x and us_per_step_<f>x per length factor,
 the load averages before and after) and --output_txt (the table, which
 tools/render_readme.py puts into the README). The measurements live in
 tal_detection/benchmarks/inference.py.
@@ -91,7 +92,9 @@ flags.DEFINE_integer('scaling_repeats', 5, 'Timed runs per length (at least 2 '
 flags.DEFINE_integer('train_steps', 20, 'Timed training steps.')
 flags.DEFINE_integer('train_warmup', 3, 'Untimed training steps first.')
 flags.DEFINE_integer('matmul_size', 1024, 'n of the n x n matmul benchmark.')
-flags.DEFINE_integer('matmul_repeats', 10, 'Timed calls of the matmul chain.')
+flags.DEFINE_integer('matmul_repeats', 10, 'Timed calls of the matmul chain, '
+                     'spread evenly over the --repeats rounds of model calls '
+                     '(at most one per round).')
 flags.DEFINE_string('bf16_saved_model_dir', None, 'With --saved_model_dir: '
                     'its bfloat16 export (tools/export_saved_model.py '
                     '--precision=bfloat16 of the same checkpoint), timed '

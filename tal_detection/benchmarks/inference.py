@@ -56,9 +56,10 @@ class Settings:
     if self.num_steps <= memory_probe.BASELINE_STEPS:
       raise ValueError('--num_steps: must exceed %d, got %d' %
                        (memory_probe.BASELINE_STEPS, self.num_steps))
-    if self.repeats < 1 or self.train_steps < 1 or not self.length_factors:
-      raise ValueError('--repeats, --train_steps, --length_factors: must be '
-                       'positive / non-empty')
+    if (self.repeats < 1 or self.train_steps < 1 or self.matmul_repeats < 1
+        or not self.length_factors):
+      raise ValueError('--repeats, --train_steps, --matmul_repeats, '
+                       '--length_factors: must be positive / non-empty')
     if self.intra_op_threads < 0 or self.inter_op_threads < 0:
       raise ValueError('--intra_op_threads, --inter_op_threads: must be >= 0 '
                        '(0: chosen for the model)')
@@ -116,50 +117,33 @@ def serving_stream_dims(signature):
   return dims
 
 
-def time_tf2_signature(version_dir, inputs, warmup, repeats):
-  """tf.saved_model.load + serving_default(**inputs), results to numpy.
+def tf2_signature_calls(version_dirs, inputs):
+  """{name: call} of each SavedModel's serving signature (tf.saved_model.load)
+  on the same `inputs`; a call runs the signature, results to numpy, and
+  returns the video's number of detections.
 
-  Returns:
-    (seconds per call, number of detections of the video).
+  version_dirs: {name: version folder}.
   """
-  loaded = tf.saved_model.load(version_dir)
-  serve = loaded.signatures[tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY]
   tensors = {k: tf.constant(v) for k, v in inputs.items()}
-
-  def call():
-    return int(serve(**tensors)['num_detections'].numpy()[0])
-
-  return timing.time_calls(call, warmup, repeats), call()
-
-
-def time_tf2_signatures_interleaved(version_dirs, inputs, warmup, repeats):
-  """Like time_tf2_signature for several SavedModels, calls alternating.
-
-  Alternating the models call by call exposes them to the same machine load
-  (others share this machine), so their ratio is fair even when the load
-  drifts.
-
-  Returns:
-    ({name: seconds per call}, {name: number of detections of the video}).
-  """
   calls = {}
-  tensors = {k: tf.constant(v) for k, v in inputs.items()}
   for name, version_dir in version_dirs.items():
     loaded = tf.saved_model.load(version_dir)
     serve = loaded.signatures[
         tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY]
+    # The loaded object is kept alive by the call: the signature needs it.
     calls[name] = (lambda serve=serve, loaded=loaded: int(
         serve(**tensors)['num_detections'].numpy()[0]))
-  for _ in range(warmup):
-    for call in calls.values():
-      call()
-  times = {name: [] for name in calls}
-  for _ in range(repeats):
-    for name, call in calls.items():
-      start = time.perf_counter()
-      call()
-      times[name].append(time.perf_counter() - start)
-  return times, {name: call() for name, call in calls.items()}
+  return calls
+
+
+def time_tf2_signature(version_dir, inputs, warmup, repeats):
+  """Seconds of `repeats` calls of one SavedModel's signature after `warmup`.
+
+  Returns:
+    (seconds per call, number of detections of the video).
+  """
+  call = tf2_signature_calls({'model': version_dir}, inputs)['model']
+  return timing.time_calls(call, warmup, repeats), call()
 
 
 def time_v1_session(version_dir, inputs, warmup, repeats, threads):
@@ -299,26 +283,33 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
   inputs = memory_probe.make_video_inputs(
       stream_dims, settings.num_steps, np.random.default_rng(settings.seed),
       **settings.video)
-  _progress('timing the SavedModel (%d steps) ...' % settings.num_steps)
   version_dirs = {'float32': version_dir}
+  probes = {'matmul_float32': timing.MatmulProbe(
+      settings.matmul_size, parallel=probe_chains)}
   if bf16_version_dir:
     version_dirs['bfloat16'] = bf16_version_dir
-  signature_times, detections_by_precision = time_tf2_signatures_interleaved(
-      version_dirs, inputs, settings.warmup, settings.repeats)
-  tf2_times = signature_times['float32']
+    probes['matmul_bfloat16'] = timing.MatmulProbe(
+        settings.matmul_size, dtype=tf.bfloat16, parallel=probe_chains)
+  model_calls = tf2_signature_calls(version_dirs, inputs)
+  _progress('timing the SavedModel (%d steps), calls taking turns with the '
+            'matmul probe ...' % settings.num_steps)
+  # The exports and the probe take turns, so the fraction of the FLOP bound
+  # and the bfloat16 speed-up are each a ratio of times under the same load.
+  times = timing.time_interleaved(
+      {**model_calls, **probes}, settings.warmup, settings.repeats,
+      runs={name: settings.matmul_repeats for name in probes})
+  detections_by_precision = {name: call()
+                             for name, call in model_calls.items()}
+  tf2_times = times['float32']
   num_detections = detections_by_precision['float32']
+  matmul = probes['matmul_float32'].summary(times['matmul_float32'])
+  bf16_matmul = (probes['matmul_bfloat16'].summary(times['matmul_bfloat16'])
+                 if bf16_version_dir else None)
   v1_times = time_v1_session(version_dir, inputs, settings.warmup,
                              settings.repeats, threads)
-  _progress('FLOPs and matmul throughput ...')
+  _progress('FLOPs ...')
   model_flops = inference_float_ops(version_dir, stream_dims,
                                     settings.num_steps)
-  matmul = timing.matmul_gflops(settings.matmul_size, settings.matmul_repeats,
-                                parallel=probe_chains)
-  bf16_matmul = (timing.matmul_gflops(settings.matmul_size,
-                                      settings.matmul_repeats,
-                                      dtype=tf.bfloat16,
-                                      parallel=probe_chains)
-                 if bf16_version_dir else None)
   _progress('scaling at %s x %d steps ...' % (
       ', '.join('%g' % f for f in settings.length_factors), settings.num_steps))
   scaling_results = scaling(version_dir, settings, settings.scaling_repeats,
@@ -344,7 +335,7 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
       'bf16_fraction_of_fp32_flop_bound': None,
   }
   if bf16_version_dir:
-    bf16 = timing.stats_ms(signature_times['bfloat16'])
+    bf16 = timing.stats_ms(times['bfloat16'])
     latency['tf2_signature_bfloat16'] = bf16
     latency['num_detections_bfloat16'] = detections_by_precision['bfloat16']
     summary.update({

@@ -43,7 +43,45 @@ def stats_ms(times):
           'runs': len(times)}
 
 
-def matmul_gflops(size, repeats, chain=10, dtype=tf.float32, parallel=1):
+def time_interleaved(calls, warmup, rounds, runs=None):
+  """Seconds of each named call, the calls taking turns round by round.
+
+  Calls that take turns see the same machine load, so the ratio of their
+  times holds even when the load (or the CPU's clock) drifts during the run;
+  timed one after the other, a quiet minute for one and a busy one for the
+  other would move the ratio by as much as the effect measured.
+
+  Args:
+    calls: {name: function of no arguments}, called in this order each round.
+    warmup: untimed rounds of every call first.
+    rounds: timed rounds.
+    runs: {name: n} for calls timed in only n of the rounds (n <= rounds,
+      spread evenly over them, first and last included): a slow call such as
+      the matmul probe then costs n calls, not `rounds`.
+
+  Returns:
+    {name: [seconds of each timed call]}.
+  """
+  runs = runs or {}
+  for _ in range(warmup):
+    for call in calls.values():
+      call()
+  scheduled = {}
+  for name in calls:
+    n = min(runs.get(name, rounds), rounds)
+    scheduled[name] = set(np.linspace(0, rounds - 1, n).round().astype(int)
+                          .tolist()) if n > 0 else set()
+  times = {name: [] for name in calls}
+  for round_index in range(rounds):
+    for name, call in calls.items():
+      if round_index in scheduled[name]:
+        start = time.perf_counter()
+        call()
+        times[name].append(time.perf_counter() - start)
+  return times
+
+
+class MatmulProbe:
   """Dense matmul throughput (GFLOP/s) of this machine in `dtype`.
 
   `chain` products of size x size matrices run inside one tf.function, so the
@@ -51,32 +89,51 @@ def matmul_gflops(size, repeats, chain=10, dtype=tf.float32, parallel=1):
   chains run in the same call: with fewer intra-op threads than cores, the
   machine's rate is reached only by several products at once (as the model's
   streams run), so the probe measures what the threading it runs under
-  allows.
+  allows. Calling the probe runs it once; summary() turns the seconds of such
+  calls into throughput, so the calls can take turns with a model's
+  (time_interleaved).
   """
-  rng = np.random.default_rng(0)
-  starts = [tf.cast(rng.standard_normal((size, size)).astype(np.float32),
-                    dtype) for _ in range(parallel)]
-  # Scaled by 1/sqrt(n) so the chained products stay finite.
-  b = tf.cast((rng.standard_normal((size, size)) /
-               np.sqrt(size)).astype(np.float32), dtype)
 
-  @tf.function
-  def chained(xs):
-    results = []
-    for x in xs:
-      for _ in range(chain):
-        x = tf.matmul(x, b)
-      results.append(x)
-    return results
+  def __init__(self, size, chain=10, dtype=tf.float32, parallel=1):
+    self.size, self.chain, self.parallel = size, chain, parallel
+    self.dtype = tf.as_dtype(dtype)
+    rng = np.random.default_rng(0)
+    self._starts = [tf.cast(rng.standard_normal((size, size)).astype(
+        np.float32), dtype) for _ in range(parallel)]
+    # Scaled by 1/sqrt(n) so the chained products stay finite.
+    b = tf.cast((rng.standard_normal((size, size)) /
+                 np.sqrt(size)).astype(np.float32), dtype)
 
-  times = time_calls(lambda: [x.numpy() for x in chained(starts)], 2, repeats)
-  flop = parallel * chain * 2.0 * size ** 3
-  median = float(np.median(times))
-  return {'size': size, 'chain': chain, 'parallel_chains': parallel,
-          'dtype': tf.as_dtype(dtype).name,
-          'median_s_per_chain': median,
-          'gflops': flop / median / 1e9,
-          'best_gflops': flop / float(np.min(times)) / 1e9}
+    @tf.function
+    def chained(xs):
+      results = []
+      for x in xs:
+        for _ in range(chain):
+          x = tf.matmul(x, b)
+        results.append(x)
+      return results
+
+    self._chained = chained
+
+  def __call__(self):
+    return [x.numpy() for x in self._chained(self._starts)]
+
+  def summary(self, times):
+    """Throughput of calls that took `times` seconds (median and best)."""
+    flop = self.parallel * self.chain * 2.0 * self.size ** 3
+    median = float(np.median(times))
+    return {'size': self.size, 'chain': self.chain,
+            'parallel_chains': self.parallel, 'dtype': self.dtype.name,
+            'median_s_per_chain': median,
+            'gflops': flop / median / 1e9,
+            'best_gflops': flop / float(np.min(times)) / 1e9,
+            'runs': len(times)}
+
+
+def matmul_gflops(size, repeats, chain=10, dtype=tf.float32, parallel=1):
+  """MatmulProbe's summary of `repeats` calls after 2 untimed ones."""
+  probe = MatmulProbe(size, chain, dtype, parallel)
+  return probe.summary(time_calls(probe, 2, repeats))
 
 
 def load_average():
