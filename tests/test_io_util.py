@@ -60,3 +60,14 @@ def test_temporary_names_are_unique_and_umask_permissions_apply(tmp_path):
   with pytest.raises(ValueError, match='whole files'):
     with io_util.atomic_open(path, 'a'):
       pass
+
+
+def test_last_line_is_the_last_non_blank_one(tmp_path):
+  log = tmp_path / 'stage.log'
+  log.write_text('starting\n  stage failed: bad input  \n\n   \n')
+  assert io_util.last_line(str(log)) == 'stage failed: bad input'
+  log.write_text('\n \n')
+  assert io_util.last_line(str(log)) == '(empty log)'
+  log.write_bytes(b'ok\n\xff broken utf-8\n')
+  assert io_util.last_line(str(log)) == '\ufffd broken utf-8'
+  assert io_util.last_line(str(tmp_path / 'missing.log')) == '(no log)'

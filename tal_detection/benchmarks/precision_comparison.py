@@ -33,6 +33,7 @@ import time
 import numpy as np
 
 from tal_detection.metrics import activitynet_io
+from tal_detection.utils import io_util
 from tal_detection.utils import machine_info
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -112,15 +113,6 @@ def check_config(settings):
             ', '.join('%s %d-d' % (n, d) for n, d in expected)))
 
 
-def _last_line(path):
-  try:
-    with open(path, encoding='utf-8', errors='replace') as f:
-      lines = [l.strip() for l in f.read().splitlines() if l.strip()]
-  except OSError:
-    return '(no log)'
-  return lines[-1] if lines else '(empty log)'
-
-
 def run_stage(stage, tool, args, log_path, stdout_path=None):
   """Runs tools/<tool> with sys.executable; stderr (and stdout) to log_path.
 
@@ -142,7 +134,8 @@ def run_stage(stage, tool, args, log_path, stdout_path=None):
         out.close()
   if process.returncode != 0:
     raise StageError('stage %s (%s) failed with exit status %d; log %s: %s' % (
-        stage, tool, process.returncode, log_path, _last_line(log_path)))
+        stage, tool, process.returncode, log_path,
+        io_util.last_line(log_path)))
 
 
 class Paths:

@@ -32,6 +32,7 @@ from tal_detection.benchmarks import flops
 from tal_detection.benchmarks import timing
 from tal_detection.benchmarks import training_worker
 from tal_detection.utils import config_util
+from tal_detection.utils import io_util
 from tal_detection.utils import machine_info
 
 WORKER_PATH = os.path.abspath(training_worker.__file__)
@@ -112,7 +113,7 @@ def training_float_ops(pipeline_config_path, video_path, seed, work_dir):
         stdout=subprocess.PIPE, stderr=log, text=True, env=env,
         cwd=CURRENT_CHECKOUT, check=False)
   if process.returncode != 0:
-    raise ValueError('FLOP count failed: %s' % _last_line(log_path))
+    raise ValueError('FLOP count failed: %s' % io_util.last_line(log_path))
   return json.loads(process.stdout.strip().splitlines()[-1])
 
 
@@ -122,12 +123,6 @@ def _bootstrap():
   return ('import runpy, sys; sys.argv = [%r] + sys.argv[1:]; '
           'runpy.run_path(%r, run_name="__main__")' % (WORKER_PATH,
                                                        WORKER_PATH))
-
-
-def _last_line(path):
-  with open(path, encoding='utf-8') as f:
-    lines = [l for l in f.read().strip().splitlines() if l.strip()]
-  return lines[-1] if lines else '(no output)'
 
 
 def checkout_root(path):
@@ -172,7 +167,7 @@ class Worker(object):
     if not line:
       self._process.wait()
       raise ValueError('%s worker (%s) failed: %s' % (
-          self.name, self.checkout, _last_line(self._log_path)))
+          self.name, self.checkout, io_util.last_line(self._log_path)))
     return json.loads(line)
 
   def ready(self):

@@ -72,3 +72,14 @@ def write_json(path, obj, indent=2, sort_keys=False, make_dirs=True):
   """Writes obj as json (newline-terminated) atomically; returns path."""
   text = json.dumps(obj, indent=indent, sort_keys=sort_keys) + '\n'
   return write_text(path, text, make_dirs=make_dirs)
+
+
+def last_line(path):
+  """The last non-blank line of a log file, stripped: what a failed
+  subprocess said last. '(empty log)' / '(no log)' when there is none."""
+  try:
+    with open(path, encoding='utf-8', errors='replace') as f:
+      lines = [l.strip() for l in f.read().splitlines() if l.strip()]
+  except OSError:
+    return '(no log)'
+  return lines[-1] if lines else '(empty log)'
