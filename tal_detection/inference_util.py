@@ -13,6 +13,7 @@ model keeps apart, so tools/evaluate_detections.py would no longer give the
 Estimator's own evaluation of the same checkpoint.
 """
 import glob
+import math
 import os
 
 import tensorflow as tf
@@ -93,6 +94,52 @@ def resolve_time_base(export_dir, fps=None, stride_frames=None,
   else:
     source = '%s; %s from flags' % (stored.get('source'), ', '.join(flagged))
   return tuple(values) + (source,)
+
+
+def time_base_mismatch(export_dir, resampling, stride_frames,
+                       window_frames):
+  """Why features at this time base are not what the model was trained on,
+  or None.
+
+  The model's anchors are in steps: features at another rate than its
+  training records' (time_base.json) put every action at the wrong number of
+  steps, and the detections go wrong without any error. With --resample_*
+  the features are compared after resampling; resampling to a fixed number of
+  steps gives every video its own time base, so there is nothing to compare.
+
+  Args:
+    export_dir: the export (holding time_base.json, or not: None).
+    resampling: feature_util.Resampling the features get first.
+    stride_frames, window_frames: the features' time base as given.
+  """
+  stored = exporter.read_time_base(export_dir)
+  if not stored or resampling.num_steps is not None:
+    return None
+  if resampling.stride_frames is not None:
+    stride_frames = resampling.stride_frames
+    window_frames = resampling.window_frames
+  trained = (float(stored['stride_frames']), float(stored['window_frames']))
+  if all(math.isclose(given, value, rel_tol=1e-6) for given, value in zip(
+      (stride_frames, window_frames), trained)):
+    return None
+  return ('the model was trained on features every %g frames over %g-frame '
+          'windows (%s), these are every %g over %g%s: resample them as its '
+          'records were (--resample_stride_frames=%g '
+          '--resample_window_frames=%g from the features as extracted), or '
+          'the detections are at the wrong rate' % (
+              trained[0], trained[1], exporter.TIME_BASE_FILE, stride_frames,
+              window_frames, ' after resampling' if resampling.active else '',
+              trained[0], trained[1]))
+
+
+def steps_fit_duration(num_steps, entry, fps, stride_frames, window_frames):
+  """feature_util.num_steps_fit for a video's annotation entry
+  (annotation_util.VideoAnnotation or None); True when it gives no duration.
+  """
+  if entry is None or not entry.duration:
+    return True
+  return feature_util.num_steps_fit(num_steps, entry.duration, fps,
+                                    stride_frames, window_frames)
 
 
 def annotations_by_video(path, flag):

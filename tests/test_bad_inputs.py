@@ -476,6 +476,18 @@ CASES = {
             _infer(ws, '--features=' + ws.dataset.features_dir,
                    '--feature_layout=separate'), ['--features', 'no .npy'],
             [ws.out]),
+    'infer/resample_stride_without_window':
+        lambda ws: Case('infer.py', _infer(ws, '--resample_stride_frames=48'),
+                        ['--resample_window_frames', 'go together'], [ws.out]),
+    'infer/resample_both_ways':
+        lambda ws: Case('infer.py', _infer(
+            ws, '--resample_num_steps=128', '--resample_stride_frames=48',
+            '--resample_window_frames=48'), ['exclude each other'], [ws.out]),
+    'infer/resample_without_the_features_time_base':
+        # time_base.json is the resampled one: the raw one must be given.
+        lambda ws: Case('infer.py', _infer(
+            ws, '--resample_stride_frames=48', '--resample_window_frames=48'),
+                        ['--stride_frames', 'as extracted'], [ws.out]),
     'infer/negative_thread_count':
         lambda ws: Case('infer.py', _infer(ws, '--intra_op_threads=-2'),
                         ['--intra_op_threads', '>= 0'], [ws.out]),

@@ -18,6 +18,7 @@ import tensorflow as tf
 from tal_detection import inputs
 from tal_detection.core import standard_fields
 from tal_detection.dataset_tools import create_tal_tf_record_lib
+from tal_detection.dataset_tools import feature_util
 from tal_detection.utils import label_map_util
 from tal_detection.utils import time_util
 
@@ -587,3 +588,56 @@ def test_converter_resamples_records_to_a_stride(tmp_path):
     np.testing.assert_allclose(
         record[_INPUT.duration], util.DATABASE[video_id]['duration'],
         rtol=1e-6)
+
+
+def test_resampling_applies_each_mode_to_every_stream_with_its_time_base():
+  rng = np.random.default_rng(3)
+  video = {'rgb': rng.standard_normal((40, 3)).astype(np.float32),
+           'flow': rng.standard_normal((40, 2)).astype(np.float32)}
+  # None of the flags: unchanged, the same objects.
+  same, stride, offset = feature_util.Resampling().apply(video, 4.0, 8.0)
+  assert same is video and (stride, offset) == (4.0, 8.0)
+  # A fixed number of steps: resample_features and resampled_time_base.
+  fixed = feature_util.Resampling(num_steps=16)
+  fixed.check()
+  out, stride, offset = fixed.apply(video, 4.0, 8.0)
+  for name in video:
+    np.testing.assert_array_equal(
+        out[name], feature_util.resample_features(video[name], 16))
+  assert (stride, offset) == feature_util.resampled_time_base(40, 16, 4.0, 8.0)
+  # New windows: resample_to_stride from window = 2 x offset; the new offset
+  # is half the new window.
+  windows = feature_util.Resampling(stride_frames=12.0, window_frames=20.0)
+  windows.check()
+  out, stride, offset = windows.apply(video, 4.0, 8.0)
+  for name in video:
+    np.testing.assert_array_equal(out[name], feature_util.resample_to_stride(
+        video[name], 4.0, 16.0, 12.0, 20.0))
+  assert (stride, offset) == (12.0, 10.0)
+  assert not feature_util.Resampling().active and fixed.active
+
+
+@pytest.mark.parametrize('resampling,message', [
+    (dict(num_steps=0), '--resample_num_steps must be at least 1, got 0'),
+    (dict(stride_frames=48.0),
+     '--resample_stride_frames and --resample_window_frames go together'),
+    (dict(num_steps=8, stride_frames=48.0, window_frames=48.0),
+     'exclude each other'),
+    (dict(stride_frames=48.0, window_frames=-1.0), 'must be positive'),
+])
+def test_resampling_refuses_what_the_flags_cannot_mean(resampling, message):
+  with pytest.raises(ValueError, match=message):
+    feature_util.Resampling(**resampling).check()
+
+
+def test_num_steps_fit_allows_ten_percent_or_two_steps():
+  # 100 s at 10 fps, stride 10, window 10: exactly 100 steps.
+  assert feature_util.expected_num_steps(100.0, 10.0, 10.0, 10.0) == 100
+  assert feature_util.num_steps_fit(110, 100.0, 10.0, 10.0, 10.0)
+  assert not feature_util.num_steps_fit(111, 100.0, 10.0, 10.0, 10.0)
+  assert feature_util.num_steps_fit(90, 100.0, 10.0, 10.0, 10.0)
+  # Short videos: 2 steps either way.
+  assert feature_util.num_steps_fit(7, 5.0, 10.0, 10.0, 10.0)
+  assert not feature_util.num_steps_fit(8, 5.0, 10.0, 10.0, 10.0)
+  # Raw stride-4 features of a 100 s video at 30 fps, read as stride 48.
+  assert not feature_util.num_steps_fit(747, 100.0, 30.0, 48.0, 48.0)

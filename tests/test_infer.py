@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tal_detection import inference_util
+from tal_detection.dataset_tools import annotation_util
+from tal_detection.dataset_tools import feature_util
 from tal_detection.utils import label_map_util
 
 import model_lib_test_util as util
@@ -182,6 +185,33 @@ def test_infer_defaults_to_the_exports_time_base_and_per_video_fps(
   with open(unlisted) as f:
     assert json.load(f)['results'][video_id] == expected
 
+  # Raw features at twice the model's rate (stride and window 8 frames, each
+  # record feature's frames split in two): --resample_* gives the model back
+  # its own features, so exactly its detections.
+  raw = tmp_path / 'raw'
+  raw.mkdir()
+  np.save(str(raw / (video_id + '.npy')), np.repeat(np.load(features), 2, 0))
+  raw_features = '--features=%s' % (raw / (video_id + '.npy'))
+  resampled = str(tmp_path / 'resampled.json')
+  result = _run_infer(
+      '--saved_model_dir=%s' % exported_model, raw_features,
+      '--output=%s' % resampled, '--stride_frames=8', '--window_frames=8',
+      '--resample_stride_frames=%d' % util.STRIDE_FRAMES,
+      '--resample_window_frames=%d' % util.WINDOW_FRAMES)
+  assert 'warning' not in result.stderr
+  with open(resampled) as f:
+    assert json.load(f)['results'][video_id] == expected
+  # The same raw features read at the export's time base: twice the steps
+  # the video's annotated duration gives, which the warning names.
+  misread = str(tmp_path / 'misread.json')
+  result = _run_infer(
+      '--saved_model_dir=%s' % exported_model, raw_features,
+      '--output=%s' % misread,
+      '--annotations_json=%s' % tiny_dataset.annotations_json)
+  assert ('infer: warning: --annotations_json: 1 videos have more or fewer '
+          'feature steps than their duration gives at stride 16 and window 16 '
+          'frames (%s)' % video_id) in result.stderr
+
 
 @pytest.mark.slow
 def test_infer_without_a_time_base_asks_for_the_flags(exported_model,
@@ -197,3 +227,38 @@ def test_infer_without_a_time_base_asks_for_the_flags(exported_model,
                                      video_id + '.npy'))
   _assert_one_line_error(result, '--fps', 'time_base.json')
   assert not os.path.exists(output)
+
+
+def test_time_base_mismatch_compares_with_what_the_model_was_trained_on(
+    tmp_path):
+  none = feature_util.Resampling()
+  # No time_base.json: nothing to compare with.
+  assert inference_util.time_base_mismatch(str(tmp_path), none, 4, 16) is None
+  (tmp_path / 'time_base.json').write_text(json.dumps(
+      {'fps': 30.0, 'stride_frames': 48.0, 'window_frames': 48.0}))
+  assert inference_util.time_base_mismatch(str(tmp_path), none, 48, 48) is None
+  assert inference_util.time_base_mismatch(str(tmp_path), none, 4, 16) == (
+      'the model was trained on features every 48 frames over 48-frame '
+      'windows (time_base.json), these are every 4 over 16: resample them as '
+      'its records were (--resample_stride_frames=48 '
+      '--resample_window_frames=48 from the features as extracted), or the '
+      'detections are at the wrong rate')
+  # After resampling to the model's rate: fine; to another: named as such.
+  to_48 = feature_util.Resampling(stride_frames=48.0, window_frames=48.0)
+  assert inference_util.time_base_mismatch(str(tmp_path), to_48, 4, 16) is None
+  to_32 = feature_util.Resampling(stride_frames=32.0, window_frames=48.0)
+  assert 'these are every 32 over 48 after resampling' in (
+      inference_util.time_base_mismatch(str(tmp_path), to_32, 4, 16))
+  # A fixed number of steps gives each video its own time base.
+  to_128 = feature_util.Resampling(num_steps=128)
+  assert inference_util.time_base_mismatch(str(tmp_path), to_128, 4,
+                                           16) is None
+
+
+def test_steps_fit_duration_needs_a_duration():
+  entry = annotation_util.VideoAnnotation('v', 'test', 100.0, 10.0, [], {}, [])
+  assert inference_util.steps_fit_duration(100, entry, 10.0, 10.0, 10.0)
+  assert not inference_util.steps_fit_duration(200, entry, 10.0, 10.0, 10.0)
+  assert inference_util.steps_fit_duration(200, None, 10.0, 10.0, 10.0)
+  assert inference_util.steps_fit_duration(
+      200, entry._replace(duration=None), 10.0, 10.0, 10.0)

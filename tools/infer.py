@@ -4,6 +4,8 @@ r"""Runs an exported TAL-Net SavedModel on the features of one video or a folder
       --features=path/video.npy (or a folder of .npy files) --output=det.json \
       [--feature_layout=concat|separate] [--annotations_json=videos.json] \
       [--fps=10 --stride_frames=16 --window_frames=16] \
+      [--resample_stride_frames=48 --resample_window_frames=48 | \
+       --resample_num_steps=128] \
       [--plot=timeline.png|folder --groundtruth=gt.json --plot_top_k=20]
 
 Writes an ActivityNet results json: {"results": {video: [{"label", "score",
@@ -15,7 +17,14 @@ label map there, and the time base (fps, stride, window in frames) from time_bas
 there: the one the model was trained on. --fps/--stride_frames/--window_frames
 override it; --annotations_json gives each video its own fps (and duration)
 from its "database" entry, as the converter reads it (a warning names the
-videos it has no fps for). With a folder, --plot names a folder that receives
+videos it has no fps for). Features extracted at another rate than the
+records the model was trained on are resampled as the converter resampled
+those records with the converter's flags, --resample_stride_frames and
+--resample_window_frames or --resample_num_steps: --stride_frames and
+--window_frames then describe the features as extracted. A warning says when
+the features' time base (after any resampling) is not the one in
+time_base.json, or when --annotations_json gives videos a duration their
+number of feature steps does not fit. With a folder, --plot names a folder that receives
 <video>.png per video; --groundtruth (a "database" json) adds the ground-truth
 rows.
 """
@@ -51,6 +60,17 @@ flags.DEFINE_float('stride_frames', None, 'Frames between consecutive features '
 flags.DEFINE_float('window_frames', None, 'Frames each feature sees; its '
                    'centre (window / 2) is the feature time offset (default: '
                    'time_base.json). May be fractional.')
+flags.DEFINE_integer('resample_num_steps', None, 'Resample every video to '
+                     'exactly this many steps first, as the converter\'s '
+                     '--resample_num_steps did to the training records.')
+flags.DEFINE_float('resample_stride_frames', None, 'With '
+                   '--resample_window_frames: resample every video to '
+                   'windows of that many frames every this many frames first '
+                   '(as the converter\'s flags of the same names); '
+                   '--stride_frames/--window_frames are then the features\' '
+                   'as extracted.')
+flags.DEFINE_float('resample_window_frames', None, 'Frames covered by one '
+                   'resampled feature (with --resample_stride_frames).')
 flags.DEFINE_string('annotations_json', None, 'ActivityNet-style "database" '
                     'json: each listed video\'s "fps" (and "duration", for '
                     'the picture) is used for it.')
@@ -111,10 +131,25 @@ def main(unused_argv):
     _check_output_path(FLAGS.plot, 'plot')
   if FLAGS.plot_top_k < 0:
     raise ValueError('--plot_top_k: must be >= 0, got %d' % FLAGS.plot_top_k)
+  resampling = feature_util.Resampling(FLAGS.resample_num_steps,
+                                       FLAGS.resample_stride_frames,
+                                       FLAGS.resample_window_frames)
+  resampling.check()
+  if resampling.active and (FLAGS.stride_frames is None or
+                            FLAGS.window_frames is None):
+    # time_base.json describes the resampled features the model saw.
+    raise tool_util.UsageError(
+        '--resample_*: give --stride_frames and --window_frames of the '
+        'features as extracted')
   fps, stride_frames, window_frames, source = (
       inference_util.resolve_time_base(export_dir, FLAGS.fps,
                                        FLAGS.stride_frames,
                                        FLAGS.window_frames))
+  mismatch = inference_util.time_base_mismatch(
+      export_dir, resampling, stride_frames, window_frames)
+  if mismatch:
+    print('%s: warning: %s' % (tool_util.tool_name(), mismatch),
+          file=sys.stderr)
   annotations = (inference_util.annotations_by_video(FLAGS.annotations_json,
                                                      'annotations_json')
                  if FLAGS.annotations_json else {})
@@ -142,26 +177,42 @@ def main(unused_argv):
   signature = tf.saved_model.load(model_dir).signatures['serving_default']
   results = {}
   pictures = {}
+  unfitting = []
   for video_id, directory in videos.items():
     features = feature_util.load_video_features(
         directory, video_id, FLAGS.feature_layout, stream_names,
         [dim for _, dim in streams])
     video_fps = inference_util.video_fps(video_id, annotations, fps)
+    if not inference_util.steps_fit_duration(
+        next(iter(features.values())).shape[0], annotations.get(video_id),
+        video_fps, stride_frames, window_frames):
+      unfitting.append(video_id)
+    # The checks above are of the features as extracted; the model sees them
+    # resampled as its training records were.
+    features, video_stride, video_offset = resampling.apply(
+        features, stride_frames, window_frames / 2.0)
     detections = [d for d in inference_util.run_video(
-        signature, streams, features, video_fps, stride_frames, window_frames)
-                  if d[3] >= FLAGS.min_score]
+        signature, streams, features, video_fps, video_stride,
+        2.0 * video_offset) if d[3] >= FLAGS.min_score]
     results[video_id] = inference_util.results_entries(detections, names)
     if FLAGS.plot:
       gt_entry = groundtruth.get(video_id) if groundtruth is not None else None
       duration = inference_util.timeline_duration(
-          next(iter(features.values())).shape[0], stride_frames,
-          window_frames, video_fps, annotations.get(video_id), gt_entry)
+          next(iter(features.values())).shape[0], video_stride,
+          2.0 * video_offset, video_fps, annotations.get(video_id), gt_entry)
       gt_segments = None
       if groundtruth is not None:
         gt_segments = [] if gt_entry is None else [
             (seg.start, seg.end, _class_id(seg.label, name_to_id, video_id))
             for seg in gt_entry.segments]
       pictures[video_id] = (duration, gt_segments, detections)
+  if unfitting:
+    print('%s: warning: --annotations_json: %d videos have more or fewer '
+          'feature steps than their duration gives at stride %g and window %g '
+          'frames (%s%s); check --fps, --stride_frames and --window_frames' % (
+              tool_util.tool_name(), len(unfitting), stride_frames,
+              window_frames, ', '.join(unfitting[:3]),
+              ', ...' if len(unfitting) > 3 else ''), file=sys.stderr)
   with io_util.atomic_open(FLAGS.output) as f:
     json.dump({'version': 'tal-detection', 'results': results,
                'external_data': {}}, f)

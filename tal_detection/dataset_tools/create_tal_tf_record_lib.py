@@ -248,20 +248,9 @@ def create_tf_record(features_dir, output_path, label_map_path,
     _check_writable_parent(label_map_path, '--label_map_path')
   if num_shards < 1:
     raise ValueError('--num_shards must be at least 1, got %d' % num_shards)
-  if resample_num_steps is not None and resample_num_steps < 1:
-    raise ValueError('--resample_num_steps must be at least 1, got %d' %
-                     resample_num_steps)
-  if (resample_stride_frames is None) != (resample_window_frames is None):
-    raise ValueError('--resample_stride_frames and --resample_window_frames '
-                     'go together; give both or neither')
-  if resample_stride_frames is not None:
-    if resample_num_steps is not None:
-      raise ValueError('--resample_num_steps and --resample_stride_frames/'
-                       '--resample_window_frames exclude each other; give one')
-    if resample_stride_frames <= 0 or resample_window_frames <= 0:
-      raise ValueError('--resample_stride_frames and --resample_window_frames '
-                       'must be positive, got %g and %g' % (
-                           resample_stride_frames, resample_window_frames))
+  resampling = feature_util.Resampling(
+      resample_num_steps, resample_stride_frames, resample_window_frames)
+  resampling.check()
   if thumos_annotation_dir and fps is None:
     raise ValueError('--fps is required with --thumos_annotation_dir (the txt '
                      'files carry no frame rate)')
@@ -308,9 +297,10 @@ def create_tf_record(features_dir, output_path, label_map_path,
         if duration < step_seconds:
           raise ValueError('video %s lasts %g s, shorter than one feature step '
                            '(%g s)' % (video.video_id, duration, step_seconds))
-        expected = feature_util.expected_num_steps(duration, video_fps,
-                                                   stride_frames, window_frames)
-        if abs(num_steps - expected) > max(2, 0.1 * expected):
+        if not feature_util.num_steps_fit(num_steps, duration, video_fps,
+                                          stride_frames, window_frames):
+          expected = feature_util.expected_num_steps(
+              duration, video_fps, stride_frames, window_frames)
           num_mismatch += 1
           logging.warning(
               'video %s: %d feature steps, but %g s at %g fps with stride %g '
@@ -331,18 +321,8 @@ def create_tf_record(features_dir, output_path, label_map_path,
         classes_written.update(label_ids.tolist())
         # The checks above compare the features as extracted with the
         # annotations; only then is the time base changed.
-        video_stride, video_offset = stride_frames, offset_frames
-        if resample_num_steps:
-          features = {name: feature_util.resample_features(
-              values, resample_num_steps) for name, values in features.items()}
-          video_stride, video_offset = feature_util.resampled_time_base(
-              num_steps, resample_num_steps, stride_frames, offset_frames)
-        elif resample_stride_frames is not None:
-          features = {name: feature_util.resample_to_stride(
-              values, stride_frames, window_frames, resample_stride_frames,
-              resample_window_frames) for name, values in features.items()}
-          video_stride = resample_stride_frames
-          video_offset = resample_window_frames / 2.0
+        features, video_stride, video_offset = resampling.apply(
+            features, stride_frames, offset_frames)
         example = tf_record_util.make_sequence_example(
             video.video_id, features, fps=video_fps,
             stride_frames=video_stride, offset_frames=video_offset,

@@ -9,7 +9,9 @@ Layouts:
 float16, float32 and float64 files are accepted; features are returned as
 float32 (exact for float16 and float32 input).
 """
+import dataclasses
 import os
+from typing import Optional
 
 import numpy as np
 
@@ -123,6 +125,14 @@ def expected_num_steps(duration, fps, stride_frames, window_frames):
   """
   frames = duration * fps
   return max(1, int(np.floor((frames - window_frames) / stride_frames)) + 1)
+
+
+def num_steps_fit(num_steps, duration, fps, stride_frames, window_frames):
+  """Whether num_steps features fit a video of `duration` s at this time
+  base: within 10% (at least 2 steps) of expected_num_steps. A wrong --fps,
+  --stride_frames or --window_frames shows as a count that does not fit."""
+  expected = expected_num_steps(duration, fps, stride_frames, window_frames)
+  return abs(num_steps - expected) <= max(2, 0.1 * expected)
 
 
 def resample_features(features, num_steps):
@@ -252,3 +262,68 @@ def resampled_time_base(old_num_steps, num_steps, stride_frames,
   ratio = old_num_steps / float(num_steps)
   return (stride_frames * ratio,
           offset_frames + 0.5 * stride_frames * (ratio - 1.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class Resampling:
+  """How a video's features change rate: the --resample_* flags.
+
+  The converter (tools/create_tal_tf_record.py) applies it before writing a
+  record, and tools/infer.py before running an export on raw features, so a
+  model trained on resampled records sees test features resampled the same
+  way. Either num_steps (every video to exactly that many steps, ActivityNet
+  practice) or stride_frames and window_frames together (new windows of
+  window_frames frames every stride_frames, e.g. the paper's 0.625 features/s
+  from stride-4 features), or none of them.
+  """
+  num_steps: Optional[int] = None
+  stride_frames: Optional[float] = None
+  window_frames: Optional[float] = None
+
+  def check(self):
+    """Raises ValueError, naming the flags, for a combination that is not one
+    of the three."""
+    if self.num_steps is not None and self.num_steps < 1:
+      raise ValueError('--resample_num_steps must be at least 1, got %d' %
+                       self.num_steps)
+    if (self.stride_frames is None) != (self.window_frames is None):
+      raise ValueError('--resample_stride_frames and --resample_window_frames '
+                       'go together; give both or neither')
+    if self.stride_frames is not None:
+      if self.num_steps is not None:
+        raise ValueError('--resample_num_steps and --resample_stride_frames/'
+                         '--resample_window_frames exclude each other; give '
+                         'one')
+      if self.stride_frames <= 0 or self.window_frames <= 0:
+        raise ValueError('--resample_stride_frames and '
+                         '--resample_window_frames must be positive, got %g '
+                         'and %g' % (self.stride_frames, self.window_frames))
+
+  @property
+  def active(self):
+    return self.num_steps is not None or self.stride_frames is not None
+
+  def apply(self, features, stride_frames, offset_frames):
+    """(features, stride_frames, offset_frames) after resampling.
+
+    Args:
+      features: {stream: [T, D]} of one video, as extracted.
+      stride_frames, offset_frames: their time base (offset = window / 2).
+
+    Returns:
+      The resampled {stream: [T', D]} and the time base of the new steps
+      (resampled_time_base for num_steps; stride_frames and window / 2 of the
+      new windows otherwise); everything unchanged when not active.
+    """
+    if self.num_steps is not None:
+      num_steps = next(iter(features.values())).shape[0]
+      return ({name: resample_features(values, self.num_steps)
+               for name, values in features.items()},
+              *resampled_time_base(num_steps, self.num_steps, stride_frames,
+                                   offset_frames))
+    if self.stride_frames is not None:
+      return ({name: resample_to_stride(
+          values, stride_frames, 2.0 * offset_frames, self.stride_frames,
+          self.window_frames) for name, values in features.items()},
+              self.stride_frames, self.window_frames / 2.0)
+    return features, stride_frames, offset_frames
