@@ -27,8 +27,9 @@ outputs (both): detection_segments [B, M, 2] float32 in seconds,
   integers so a client can index with them without a cast.
 
 precision 'bfloat16' exports the same signature (float32 in and out) with the
-networks computing in bfloat16: faster on CPUs with AVX512_BF16 / AMX, scores
-and segments within bfloat16's ~3 significant digits of the float32 export.
+networks computing in bfloat16: faster on CPUs with AVX512_BF16 / AMX, its
+detections agreeing with the float32 export's to the tolerance
+tests/test_bfloat16_export.py and tools/compare_precisions.py state.
 """
 import json
 import os
@@ -58,16 +59,17 @@ _INTEGER_OUTPUTS = ('detection_classes', 'num_detections', 'num_proposals')
 def precision_warning(precision, machine):
   """Why `precision` will not pay on `machine` (machine_info's dict), or None.
 
-  A bfloat16 export runs correctly on any CPU, but without native bfloat16
-  matmuls (AVX512_BF16, AMX, Arm's BF16) oneDNN converts through float32, and
-  the export is then no faster than the float32 one, usually slower. The
-  exporting machine is often the serving one, so the export says so.
+  A bfloat16 export runs on any CPU, but without native bfloat16 matmuls
+  (AVX512_BF16, AMX, Arm's BF16) TensorFlow falls back to kernels that are no
+  faster than float32 (usually slower) and round more: their matmul error is
+  about twice one bfloat16 rounding of the output, so more detections move.
+  The exporting machine is often the serving one, so the export says so.
   """
   if precision != 'bfloat16' or machine.get('native_bfloat16', True):
     return None
   return ('--precision=bfloat16: this CPU (%s) has no native bfloat16 '
-          'matmul (AVX512_BF16, AMX or Arm BF16); the export is correct but '
-          'expect it to run no faster than float32 here' % machine['cpu'])
+          'matmul (AVX512_BF16, AMX or Arm BF16); served here the export runs '
+          'no faster than float32 and rounds more' % machine['cpu'])
 
 
 def resolve_version_dir(path):

@@ -14,12 +14,20 @@ from tal_detection.utils import machine_info
 import tal_net_test_util as util
 
 # The stated tolerance of a bfloat16 export against the float32 one (8-bit
-# mantissa: ~0.4% per rounding): every float32 detection has a bfloat16 one
-# of the same class whose score is within SCORE_TOLERANCE and whose start
-# and end are within SEGMENT_TOLERANCE_STEPS feature steps. Measured on this
-# tiny model: 0.007 and 0.02 steps.
+# mantissa: ~0.4% per rounding): at least AGREEMENT of the float32
+# detections of NUM_VIDEOS videos have a bfloat16 one of the same class whose
+# score is within SCORE_TOLERANCE and whose start and end are within
+# SEGMENT_TOLERANCE_STEPS feature steps (tools/compare_precisions.py's rule,
+# there on a trained model's top 20 per video). Not all of them: this random
+# tiny model's scores are flat, so a rounding can reorder two overlapping
+# detections and NMS then keeps the other one. Measured: 305 of 320 (95%) on
+# an AVX2-only CPU, where TensorFlow's bfloat16 matmuls are Eigen's and round
+# more (2x the error of one output rounding); every detection of the one
+# video then measured on an AVX512_BF16 CPU (oneDNN, float32 accumulation).
 SCORE_TOLERANCE = 0.02
 SEGMENT_TOLERANCE_STEPS = 0.1
+AGREEMENT = 0.9
+NUM_VIDEOS = 8
 TIME_BASE = {'fps': 10.0, 'stride_frames': 16.0, 'window_frames': 16.0,
              'source': 'test'}
 SECONDS_PER_STEP = TIME_BASE['stride_frames'] / TIME_BASE['fps']
@@ -46,16 +54,21 @@ def exports(tmp_path_factory):
           for precision in exporter.PRECISIONS}
 
 
-def _serve(version_dir):
-  video = util.synthetic_video(NUM_STEPS, DIMS, [(5, 12, 1), (30, 44, 2)],
-                               seed=3)
+def _serve(version_dir, seeds):
+  """[outputs of each video] of the export on the synthetic video of each
+  seed."""
   serve = tf.saved_model.load(version_dir).signatures['serving_default']
-  outputs = serve(
-      features_rgb=tf.constant(video['rgb'][None]),
-      features_flow=tf.constant(video['flow'][None]),
-      num_steps=tf.constant([NUM_STEPS]), fps=tf.constant([10.0]),
-      stride_frames=tf.constant([16.0]), offset_frames=tf.constant([8.0]))
-  return {k: v.numpy() for k, v in outputs.items()}
+  results = []
+  for seed in seeds:
+    video = util.synthetic_video(NUM_STEPS, DIMS, [(5, 12, 1), (30, 44, 2)],
+                                 seed=seed)
+    outputs = serve(
+        features_rgb=tf.constant(video['rgb'][None]),
+        features_flow=tf.constant(video['flow'][None]),
+        num_steps=tf.constant([NUM_STEPS]), fps=tf.constant([10.0]),
+        stride_frames=tf.constant([16.0]), offset_frames=tf.constant([8.0]))
+    results.append({k: v.numpy() for k, v in outputs.items()})
+  return results
 
 
 def test_bfloat16_signature_has_the_float32_inputs_and_outputs(exports):
@@ -91,27 +104,31 @@ def test_bfloat16_graph_convolves_in_bfloat16_on_float32_variables():
 
 
 def test_bfloat16_detections_are_close_to_float32(exports):
-  expected = _serve(exports['float32'])
-  got = _serve(exports['bfloat16'])
-  for key, value in got.items():
-    assert value.dtype == expected[key].dtype, key
-  n = int(expected['num_detections'][0])
-  assert n > 0 and int(got['num_detections'][0]) == n
-  got_segments = got['detection_segments'][0][:n] / SECONDS_PER_STEP
-  got_scores = got['detection_scores'][0][:n]
-  got_classes = got['detection_classes'][0][:n]
-  for segment, score, label in zip(
-      expected['detection_segments'][0][:n] / SECONDS_PER_STEP,
-      expected['detection_scores'][0][:n],
-      expected['detection_classes'][0][:n]):
-    close = ((got_classes == label) &
-             (np.abs(got_scores - score) <= SCORE_TOLERANCE) &
-             (np.abs(got_segments - segment).max(axis=1) <=
-              SEGMENT_TOLERANCE_STEPS))
-    assert close.any(), (segment, score, label)
-  # Not trivially equal: bfloat16 did change the numbers.
-  assert not np.array_equal(np.sort(got_scores), np.sort(
-      expected['detection_scores'][0][:n]))
+  seeds = range(NUM_VIDEOS)
+  matched = total = 0
+  for expected, got in zip(_serve(exports['float32'], seeds),
+                           _serve(exports['bfloat16'], seeds)):
+    for key, value in got.items():
+      assert value.dtype == expected[key].dtype, key
+    n = int(expected['num_detections'][0])
+    assert n > 0 and int(got['num_detections'][0]) == n
+    got_segments = got['detection_segments'][0][:n] / SECONDS_PER_STEP
+    got_scores = got['detection_scores'][0][:n]
+    got_classes = got['detection_classes'][0][:n]
+    for segment, score, label in zip(
+        expected['detection_segments'][0][:n] / SECONDS_PER_STEP,
+        expected['detection_scores'][0][:n],
+        expected['detection_classes'][0][:n]):
+      close = ((got_classes == label) &
+               (np.abs(got_scores - score) <= SCORE_TOLERANCE) &
+               (np.abs(got_segments - segment).max(axis=1) <=
+                SEGMENT_TOLERANCE_STEPS))
+      matched += bool(close.any())
+      total += 1
+    # Not trivially equal: bfloat16 did change the numbers.
+    assert not np.array_equal(np.sort(got_scores), np.sort(
+        expected['detection_scores'][0][:n]))
+  assert matched >= AGREEMENT * total, (matched, total)
 
 
 def test_unknown_precision_is_refused(tmp_path):
@@ -128,8 +145,8 @@ def test_bfloat16_export_warns_only_where_bfloat16_is_emulated():
       'model name\t: AMD EPYC\nflags\t\t: avx2 fma avx512f avx512_bf16\n')
   assert exporter.precision_warning('bfloat16', emulated) == (
       '--precision=bfloat16: this CPU (AMD EPYC) has no native bfloat16 '
-      'matmul (AVX512_BF16, AMX or Arm BF16); the export is correct but '
-      'expect it to run no faster than float32 here')
+      'matmul (AVX512_BF16, AMX or Arm BF16); served here the export runs '
+      'no faster than float32 and rounds more')
   assert exporter.precision_warning('bfloat16', native) is None
   assert exporter.precision_warning('float32', emulated) is None
   # Results written before the CPU's features were recorded: no guess.
