@@ -325,7 +325,7 @@ def test_killed_during_checkpoint_save_restarts_from_last_complete_one(
 @pytest.mark.slow
 def test_distributed_worker_killed_and_restarted_job_completes(tiny_dataset,
                                                                tmp_path):
-  num_steps = 40
+  num_steps = 60
   model_dir = str(tmp_path / 'model')
   override = util.tiny_config_override(
       num_steps=num_steps, save_checkpoints_steps=10, log_every_n_steps=1,
@@ -336,7 +336,7 @@ def test_distributed_worker_killed_and_restarted_job_completes(tiny_dataset,
           for name in ('ps', 'chief', 'worker', 'worker_restarted')}
   processes = {}
   try:
-    for task in ('ps', 'chief', 'worker'):
+    for task in ('ps', 'chief'):
       processes[task] = util.start_cluster_task(cluster, task, flags,
                                                 logs[task])
 
@@ -347,8 +347,13 @@ def test_distributed_worker_killed_and_restarted_job_completes(tiny_dataset,
                     logs['chief'])
     # The chief waits (frozen) while the worker is killed and restarted, so
     # the job cannot finish without the restarted worker rejoining: what is
-    # tested is that it does, and that the step it sees did not go back.
+    # tested is that it does, and that the step it sees did not go back. The
+    # worker starts only now: started with the chief, it trained every step
+    # alone while the chief was still starting up (on a slow machine), and
+    # had finished by the time it was to be killed.
     processes['chief'].send_signal(signal.SIGSTOP)
+    processes['worker'] = util.start_cluster_task(cluster, 'worker', flags,
+                                                  logs['worker'])
     util.wait_until(trained('worker'), 'the worker training',
                     processes['worker'], logs['worker'])
     util.sigkill(processes['worker'])
