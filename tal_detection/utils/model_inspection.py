@@ -5,7 +5,11 @@ for each anchor scale, the gradient of that scale's objectness at the centre
 step with respect to the input features is summed (in absolute value) over
 channels and several random inputs; the span of steps it reaches is the
 receptive field. Max-pool and ReLU make a single gradient sparse, which is why
-several inputs are summed.
+several inputs are summed. All scales are measured by one backward pass: the
+batch holds one copy of the input per scale, and copy k's loss is scale k's
+objectness (the videos of a batch do not interact), so the gradient reaching
+copy k is scale k's alone. One tf.gradients per scale rebuilt the gradient of
+the SPN's padding tf.cond each time: 14 scales took minutes to build.
 
 The caller builds the model (tools/validate_config.py, with the builders);
 this module only runs it, so utils stays below the builders.
@@ -41,21 +45,24 @@ def measure_receptive_fields(model, num_trials=4, seed=0):
   graph = tf.Graph()
   with graph.as_default():
     tf.compat.v1.set_random_seed(seed)
+    # One video per scale; each gets the same random features.
     placeholders = {
         name: tf.compat.v1.placeholder(tf.float32, [1, num_steps, dim])
         for name, dim in model.stream_specs}
-    steps = tf.constant([num_steps], tf.int32)
-    preprocessed, steps = model.preprocess(placeholders, steps)
+    copies = {name: tf.tile(p, [num_scales, 1, 1])
+              for name, p in placeholders.items()}
+    steps = tf.fill([num_scales], num_steps)
+    preprocessed, steps = model.preprocess(copies, steps)
     predictions = model.predict(preprocessed, steps)
     objectness = predictions['per_pipeline'][pipeline.name][
         'rpn_objectness_logits']
-    per_scale = tf.reshape(objectness, [num_steps, num_scales, 2])
-    inputs = [placeholders[name] for name in pipeline.stream_names]
-    gradients = []
-    for k in range(num_scales):
-      grads = tf.gradients(tf.reduce_sum(per_scale[centre, k]), inputs)
-      gradients.append(tf.add_n([tf.reduce_sum(tf.abs(g[0]), axis=-1)
-                                 for g in grads]))
+    per_scale = tf.reshape(objectness, [num_scales, num_steps, num_scales, 2])
+    # Copy k's loss: scale k's objectness logits at the centre step.
+    loss = tf.reduce_sum(tf.linalg.diag_part(
+        tf.reduce_sum(per_scale[:, centre], axis=-1)))
+    inputs = [copies[name] for name in pipeline.stream_names]
+    reach_per_copy = tf.add_n([tf.reduce_sum(tf.abs(g), axis=-1)
+                               for g in tf.gradients(loss, inputs)])
     trainable = int(sum(np.prod(v.shape.as_list())
                         for v in tf.compat.v1.trainable_variables()))
     rng = np.random.RandomState(seed)
@@ -65,7 +72,7 @@ def measure_receptive_fields(model, num_trials=4, seed=0):
       for _ in range(num_trials):
         feed = {p: rng.randn(*p.shape.as_list()).astype(np.float32)
                 for p in placeholders.values()}
-        reach += np.stack(sess.run(gradients, feed))
+        reach += sess.run(reach_per_copy, feed)
   rows = []
   for k, tower in enumerate(towers['scales']):
     touched = np.nonzero(reach[k] > 0)[0]
