@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 from tal_detection import exporter
 from tal_detection import model_lib
@@ -338,3 +339,42 @@ def test_time_base_flags_override_records_and_partial_flags_need_records(
   (tmp_path / exporter.TIME_BASE_FILE).write_text('{"fps": 10}')
   with pytest.raises(ValueError, match='not a time base file'):
     exporter.read_time_base(str(tmp_path))
+
+
+def _functions_that_must_compile(version_dir):
+  """Names of the SavedModel's library functions marked for XLA."""
+  with open(os.path.join(version_dir, 'saved_model.pb'), 'rb') as f:
+    saved_model = saved_model_pb2.SavedModel.FromString(f.read())
+  return [function.signature.name
+          for meta_graph in saved_model.meta_graphs
+          for function in meta_graph.graph_def.library.function
+          if function.attr['_XlaMustCompile'].b]
+
+
+@pytest.mark.slow
+def test_jit_compile_export_serves_the_default_exports_detections(
+    exported_model, trained_model, tmp_path):
+  output_directory = str(tmp_path / 'jit')
+  result = util.run_tool(
+      'export_saved_model.py',
+      '--pipeline_config_path=%s' % os.path.join(trained_model.model_dir,
+                                                 'pipeline.config'),
+      '--checkpoint_dir=%s' % trained_model.model_dir,
+      '--output_directory=%s' % output_directory, '--jit_compile')
+  assert result.returncode == 0, util.describe(result)
+  version_dir = os.path.join(output_directory, '1')
+  default_dir = os.path.join(exported_model, '1')
+  # SoI pooling is compiled once per stream; the default export has no XLA.
+  assert len(_functions_that_must_compile(version_dir)) == len(
+      util.STREAM_NAMES)
+  assert not _functions_that_must_compile(default_dir)
+  jit = tf.saved_model.load(version_dir).signatures['serving_default']
+  default = tf.saved_model.load(default_dir).signatures['serving_default']
+  # Lengths on both sides of a power of two (XLA compiles per padded
+  # length), each twice: the second call reuses the compiled loop.
+  for i, num_steps in enumerate([20, 33, 64, 65, 33]):
+    video = _random_video(num_steps, seed=10 + i, fps=util.FPS,
+                          stride_frames=16.0, offset_frames=8.0)
+    expected = _serve(default, video)
+    assert expected['num_detections'][0] > 0
+    _assert_same_detections(_serve(jit, video), expected, _ALL_OUTPUT_KEYS)

@@ -330,3 +330,40 @@ def test_model_detections_equal_with_the_gather_soi_pooling(num_videos):
       (spn_towers.FUSED, soi_pooling.CROP_AND_RESIZE))
   assert 'CropAndResize' in op_types
   _assert_same_detections(got, expected, num_videos)
+
+
+@pytest.mark.parametrize('num_videos', [1, 2])
+def test_model_detections_equal_with_the_xla_soi_pooling(num_videos):
+  """jit_compile's SoI pooling (gathers compiled by XLA) against training's."""
+  config = util.tiny_model_config()
+  videos = _two_videos()[:num_videos]
+  expected, got, op_types = _shared_weight_detections(
+      config, videos, (spn_towers.FUSED, soi_pooling.GATHER),
+      (spn_towers.FUSED, soi_pooling.XLA_GATHER))
+  assert 'CropAndResize' not in op_types
+  _assert_same_detections(got, expected, num_videos)
+
+
+def test_builder_compiles_soi_pooling_only_for_jit_compile():
+  """Eval/export graphs: crop_and_resize, or one XLA function per stream with
+  jit_compile; training graphs keep the differentiable gathers."""
+  config = util.tiny_model_config()
+  video = _two_videos()[0]
+  for is_training, jit_compile in [(False, False), (False, True),
+                                   (True, True)]:
+    with tf.Graph().as_default() as graph:
+      model = model_builder.build(config, is_training, jit_compile=jit_compile)
+      features = {k: tf.constant(v[None]) for k, v in video.items()}
+      steps = tf.constant([len(video['rgb'])])
+      preprocessed, steps = model.preprocess(features, steps)
+      num_classes = config.tal_net.num_classes
+      model.provide_groundtruth(tf.constant([[[5.0, 12.0]]]),
+                                tf.one_hot([[0]], num_classes),
+                                tf.constant([1]))
+      model.predict(preprocessed, steps)
+    compiled = [f for f in graph.as_graph_def().library.function
+                if f.attr['_XlaMustCompile'].b]
+    uses_xla = jit_compile and not is_training
+    assert len(compiled) == (len(video) if uses_xla else 0)
+    assert ('CropAndResize' in _op_types(graph)) == (not is_training and
+                                                     not uses_xla)

@@ -2,7 +2,7 @@ r"""Exports a trained TAL-Net checkpoint as a SavedModel for serving.
 
   python tools/export_saved_model.py --pipeline_config_path=out/model/pipeline.config \
       --checkpoint_dir=out/model --output_directory=out/exported [--input_type=features]
-      [--precision=bfloat16]
+      [--precision=bfloat16] [--jit_compile]
 
 Writes <output_directory>/<version>/ (saved_model.pb + variables, TF Serving's
 layout) plus pipeline.config, label_map.pbtxt and time_base.json beside it. The
@@ -34,6 +34,12 @@ flags.DEFINE_enum('precision', 'float32', list(exporter.PRECISIONS),
                   'dtype the networks compute in; bfloat16 is faster on CPUs '
                   'with AVX512_BF16/AMX. Inputs, outputs, decoding and NMS '
                   'stay float32 either way.')
+flags.DEFINE_boolean('jit_compile', False,
+                     'Compile SoI pooling with XLA: same detections, faster '
+                     '(1.08x float32, 1.15x bfloat16 on the main config), but '
+                     'the SavedModel then needs XLA\'s JIT at serving time '
+                     '(TensorFlow\'s Python package has it; TF Serving only '
+                     'with --xla_cpu_compilation_enabled).')
 flags.DEFINE_float('fps', None, 'Time base to store: frames per second of the '
                    'training features (default: from the first train record).')
 flags.DEFINE_float('stride_frames', None, 'Time base: frames between '
@@ -66,7 +72,8 @@ def main(unused_argv):
       pipeline, FLAGS.fps, FLAGS.stride_frames, FLAGS.window_frames)
   path = exporter.export_inference_graph(
       FLAGS.input_type, pipeline, checkpoint, FLAGS.output_directory,
-      version=FLAGS.version, time_base=time_base, precision=FLAGS.precision)
+      version=FLAGS.version, time_base=time_base, precision=FLAGS.precision,
+      jit_compile=FLAGS.jit_compile)
   if time_base is None:
     print('Exported %s (checkpoint %s); no time base stored (training records '
           'not readable; give --fps --stride_frames --window_frames)' % (

@@ -25,7 +25,7 @@ from tal_detection.protos import model_pb2
 from tal_detection.protos import tal_net_pb2
 
 
-def build(model_config, is_training):
+def build(model_config, is_training, jit_compile=False):
   """Builds the model named by model_config's oneof.
 
   The config is expected to have passed config_util's validation; the
@@ -34,6 +34,9 @@ def build(model_config, is_training):
   Args:
     model_config: model_pb2.DetectionModel.
     is_training: whether the model is built for training.
+    jit_compile: eval and export graphs only: compile with XLA the parts
+      where it pays (SoI pooling, soi_pooling.XLA_GATHER). The graph then
+      needs a runtime with XLA's JIT; training graphs ignore it.
 
   Returns:
     A core.model.DetectionModel.
@@ -45,7 +48,7 @@ def build(model_config, is_training):
     raise ValueError('model_config must be a model_pb2.DetectionModel')
   which = model_config.WhichOneof('model')
   if which == 'tal_net':
-    return _build_tal_net(model_config.tal_net, is_training)
+    return _build_tal_net(model_config.tal_net, is_training, jit_compile)
   raise ValueError('model: unknown or unset meta-architecture %r' % which)
 
 
@@ -69,7 +72,7 @@ def _stage_target_assigner(config, matcher_field, box_coder):
   return target_assigner.TargetAssigner(matcher, box_coder)
 
 
-def _build_tal_net(config, is_training):
+def _build_tal_net(config, is_training, jit_compile):
   """TalNetMetaArch from a TalNet proto."""
   pipelines = pipelines_lib.pipelines_for_fusion(
       [(s.name, s.feature_dim) for s in config.streams],
@@ -82,8 +85,14 @@ def _build_tal_net(config, is_training):
       hyperparams_pb2.Hyperparams.CONV, is_training)
   first_stage = _build_proposal_stage(config, pipeline_names, box_coder,
                                       reduction_hyperparams_fn, is_training)
+  if is_training:
+    soi_implementation = soi_pooling.GATHER  # the differentiable one
+  else:  # no gradient needed: a fused forward path
+    soi_implementation = (soi_pooling.XLA_GATHER if jit_compile
+                          else soi_pooling.CROP_AND_RESIZE)
   second_stage = _build_classifier_stage(config, pipeline_names, box_coder,
-                                         reduction_hyperparams_fn, is_training)
+                                         reduction_hyperparams_fn, is_training,
+                                         soi_implementation)
   return tal_net_meta_arch.TalNetMetaArch(
       is_training=is_training, pipelines=pipelines,
       proposal_stage=first_stage, classifier_stage=second_stage)
@@ -132,7 +141,8 @@ def _build_proposal_stage(config, pipeline_names, box_coder,
 
 
 def _build_classifier_stage(config, pipeline_names, box_coder,
-                            reduction_hyperparams_fn, is_training):
+                            reduction_hyperparams_fn, is_training,
+                            soi_implementation):
   """ClassifierStage: SoI pooling, classifiers, proposal targets, NMS, losses."""
   box_classifier_factory = functools.partial(
       box_classifier.BoxClassifier,
@@ -157,9 +167,7 @@ def _build_classifier_stage(config, pipeline_names, box_coder,
           context_ratio=config.soi_context_ratio,
           maxpool_kernel_size=config.maxpool_kernel_size,
           maxpool_stride=config.maxpool_stride,
-          # Eval and export need no gradient: the fused forward-only op.
-          implementation=(soi_pooling.GATHER if is_training
-                          else soi_pooling.CROP_AND_RESIZE)),
+          implementation=soi_implementation),
       box_classifier_factory=box_classifier_factory,
       box_coder=box_coder,
       target_assigner=_stage_target_assigner(config, 'second_stage_matcher',
