@@ -113,6 +113,8 @@ def test_quick_run_on_a_given_tiny_saved_model(tmp_path):
   _check_results(results, 40, {'features_rgb': 6, 'features_flow': 5},
                  (1, 2))
   _check_bf16_results(results)
+  assert results['fp32_jit_latency_ms'] is None  # given: no jit twins
+  assert 'jit_compile' not in process.stdout
   assert results['model']['source'] == 'SavedModel %s' % version_dir
   assert results['model']['note'].endswith(os.path.join(
       str(tmp_path), 'exported', 'pipeline.config'))
@@ -135,6 +137,21 @@ def test_quick_run_on_the_main_config(tmp_path):
   _check_results(results, 188, {'features_rgb': 1024, 'features_flow': 1024},
                  (1, 2))
   _check_bf16_results(results)  # exported here in both precisions
+  # ... and both again with jit_compile, timed in the same alternation.
+  # The same detections as the same precision without it.
+  for short, precision, num_detections in (
+      ('fp32', 'float32', 'num_detections'),
+      ('bf16', 'bfloat16', 'num_detections_bfloat16')):
+    jit = results['latency']['tf2_signature_%s_jit' % precision]
+    assert jit['runs'] == 3
+    assert results[short + '_jit_latency_ms'] == jit['median_ms'] > 0
+    assert results[short + '_jit_speedup'] > 0
+    assert (results['latency']['num_detections_%s_jit' % precision] ==
+            results['latency'][num_detections] > 0)
+  assert results['fp32_jit_fraction_of_flop_bound'] == pytest.approx(
+      results['ideal_latency_ms'] / results['fp32_jit_latency_ms'])
+  assert results['fp32_jit_speedup'] == pytest.approx(
+      results['fp32_latency_ms'] / results['fp32_jit_latency_ms'])
   # MatMul FLOPs by hand (2 M K N, two streams, 188 steps, 300 proposals of
   # 8 bins, reduction depth 256, FC 256, 20 classes): the first-stage
   # reduction 188x1024x256, the second-stage one 2400x1024x256, the FC

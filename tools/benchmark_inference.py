@@ -15,10 +15,12 @@ for proposal + classification on CPU):
     --warmup runs, (a) loaded with tf.saved_model.load and called through its
     serving_default signature, and (b) loaded into a tf.compat.v1.Session.
     Without --saved_model_dir the model is exported from a checkpoint of
-    randomly initialised weights, twice: float32 and bfloat16
-    (tools/export_saved_model.py --precision=bfloat16); the two are called
-    alternately, so their speed ratio is measured under the same load
-    (--bf16_saved_model_dir gives the bfloat16 twin of --saved_model_dir).
+    randomly initialised weights four times: float32 and bfloat16
+    (tools/export_saved_model.py --precision=bfloat16), each also with
+    --jit_compile (XLA SoI pooling); they are called in turn, so their
+    speed ratios are measured under the same load (--bf16_saved_model_dir
+    gives the bfloat16 twin of --saved_model_dir; given SavedModels are
+    timed without jit_compile twins).
   * FLOPs: tf.compat.v1.profiler's float_ops on the exported inference graph
     re-imported with static input shapes [1, 188, 1024], by op type, with the
     dense layers' (Conv2D + MatMul + BiasAdd) share; NMS loops count nothing.
@@ -43,7 +45,9 @@ for proposal + classification on CPU):
 Prints a table and writes --output_json (the headline figures at the top
 level: fp32_latency_ms, bf16_latency_ms, bf16_speedup_vs_fp32,
 fp32_fraction_of_flop_bound, bf16_fraction_of_flop_bound, matmul_gflops,
-bf16_matmul_gflops, bf16_matmul_speedup_vs_fp32, latency_ms_<f>x and us_per_step_<f>x per length factor,
+bf16_matmul_gflops, bf16_matmul_speedup_vs_fp32, fp32_jit_latency_ms,
+fp32_jit_speedup, fp32_jit_fraction_of_flop_bound, bf16_jit_latency_ms,
+bf16_jit_speedup, latency_ms_<f>x and us_per_step_<f>x per length factor,
 the load averages before and after) and --output_txt (the table, which
 tools/render_readme.py puts into the README). The measurements live in
 tal_detection/benchmarks/inference.py.
@@ -176,7 +180,8 @@ def run_benchmark(settings):
   try:
     version_dirs, export_seconds = (
         inference.export_random_weights_in_precisions(
-            pipeline, work_dir, FLAGS.seed, exporter.PRECISIONS))
+            pipeline, work_dir, FLAGS.seed, exporter.PRECISIONS,
+            also_jit_compile=True))
     model = {'source': '%s, random-initialised weights' %
                        os.path.relpath(FLAGS.pipeline_config_path, _REPO_ROOT),
              'note': 'weights are random (a checkpoint of the initialised '
@@ -185,7 +190,10 @@ def run_benchmark(settings):
                      'that NMS work depends on the scores.'}
     return inference.run(pipeline, version_dirs['float32'], model, settings,
                          export_seconds,
-                         bf16_version_dir=version_dirs['bfloat16'])
+                         bf16_version_dir=version_dirs['bfloat16'],
+                         jit_version_dirs={
+                             p: version_dirs[p + '_jit']
+                             for p in exporter.PRECISIONS})
   finally:
     if not FLAGS.work_dir:
       shutil.rmtree(work_dir, ignore_errors=True)

@@ -76,15 +76,18 @@ def export_random_weights(pipeline, work_dir, seed):
   return version_dirs['float32'], seconds
 
 
-def export_random_weights_in_precisions(pipeline, work_dir, seed, precisions):
+def export_random_weights_in_precisions(pipeline, work_dir, seed, precisions,
+                                       also_jit_compile=False):
   """Exports ONE freshly initialised checkpoint once per precision.
 
   The float32 export goes to work_dir/exported, the others to
   work_dir/exported_<precision>: the same weights, so their timings and
-  outputs compare.
+  outputs compare. also_jit_compile: each precision is exported a second
+  time with jit_compile (XLA SoI pooling), keyed '<precision>_jit', to
+  work_dir/exported_<precision>_jit.
 
   Returns:
-    ({precision: version_dir}, seconds the exports took).
+    ({precision or precision_jit: version_dir}, seconds the exports took).
   """
   start = time.time()
   prefix = os.path.join(work_dir, 'random_init', 'model.ckpt')
@@ -97,12 +100,13 @@ def export_random_weights_in_precisions(pipeline, work_dir, seed, precisions):
       sess.run(tf.compat.v1.global_variables_initializer())
       tf.compat.v1.train.Saver().save(sess, prefix)
   version_dirs = {}
-  for precision in precisions:
-    folder = 'exported' if precision == 'float32' else (
-        'exported_' + precision)
-    version_dirs[precision] = exporter.export_inference_graph(
-        'features', pipeline, prefix, os.path.join(work_dir, folder),
-        precision=precision)
+  for jit_compile in (False, True) if also_jit_compile else (False,):
+    for precision in precisions:
+      name = precision + ('_jit' if jit_compile else '')
+      folder = 'exported' if name == 'float32' else 'exported_' + name
+      version_dirs[name] = exporter.export_inference_graph(
+          'features', pipeline, prefix, os.path.join(work_dir, folder),
+          precision=precision, jit_compile=jit_compile)
   return version_dirs, time.time() - start
 
 
@@ -257,7 +261,7 @@ def _progress(message):
 
 
 def run(pipeline, version_dir, model, settings, export_seconds=0.0,
-        bf16_version_dir=None):
+        bf16_version_dir=None, jit_version_dirs=None):
   """Runs every measurement on an exported model; returns the results dict.
 
   Args:
@@ -268,6 +272,9 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
     export_seconds: how long exporting the model took (0 if given).
     bf16_version_dir: the same weights exported with precision bfloat16,
       timed call by call alternating with version_dir (None: not measured).
+    jit_version_dirs: {precision: version folder} of the same weights
+      exported with jit_compile, timed in the same alternation (None: not
+      measured).
   """
   settings.check()
   load_before = timing.load_average()
@@ -290,6 +297,8 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
     version_dirs['bfloat16'] = bf16_version_dir
     probes['matmul_bfloat16'] = timing.MatmulProbe(
         settings.matmul_size, dtype=tf.bfloat16, parallel=probe_chains)
+  for precision, jit_dir in (jit_version_dirs or {}).items():
+    version_dirs[precision + '_jit'] = jit_dir
   model_calls = tf2_signature_calls(version_dirs, inputs)
   _progress('timing the SavedModel (%d steps), calls taking turns with the '
             'matmul probe ...' % settings.num_steps)
@@ -353,6 +362,22 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
             bf16['median_ms']),
         'bf16_fraction_of_fp32_flop_bound': ideal_ms / bf16['median_ms'],
     })
+  # jit_compile exports: their latency, and what XLA's SoI pooling buys
+  # over the same precision's default export.
+  for precision, short in (('float32', 'fp32'), ('bfloat16', 'bf16')):
+    name = precision + '_jit'
+    summary[short + '_jit_latency_ms'] = None
+    summary[short + '_jit_speedup'] = None
+    if name in times:
+      jit = timing.stats_ms(times[name])
+      latency['tf2_signature_' + name] = jit
+      latency['num_detections_' + name] = detections_by_precision[name]
+      summary[short + '_jit_latency_ms'] = jit['median_ms']
+      summary[short + '_jit_speedup'] = (
+          timing.stats_ms(times[precision])['median_ms'] / jit['median_ms'])
+  summary['fp32_jit_fraction_of_flop_bound'] = (
+      ideal_ms / summary['fp32_jit_latency_ms']
+      if summary['fp32_jit_latency_ms'] else None)
   for row in scaling_results['rows']:
     key = '%gx' % row['factor']
     summary['latency_ms_%s' % key] = row['median_ms']
@@ -437,6 +462,23 @@ def format_report(results):
             100 * results['bf16_fraction_of_flop_bound'],
             100 * results['bf16_fraction_of_fp32_flop_bound']),
     ]
+  if results.get('fp32_jit_latency_ms') is not None:
+    lines += [
+        '| float32 export with --jit_compile (XLA SoI pooling), same '
+        'alternation (median of %d) | %.1f ms |' % (
+            lat['tf2_signature_float32_jit']['runs'],
+            results['fp32_jit_latency_ms']),
+        '| its speed-up over the float32 export / fraction of matmul peak | '
+        '%.2fx / %.0f%% |' % (results['fp32_jit_speedup'],
+                             100 * results['fp32_jit_fraction_of_flop_bound']),
+    ]
+  if results.get('bf16_jit_latency_ms') is not None:
+    lines.append(
+        '| bfloat16 export with --jit_compile (median of %d); speed-up over '
+        'the bfloat16 / float32 export | %.1f ms; %.2fx / %.2fx |' % (
+            lat['tf2_signature_bfloat16_jit']['runs'],
+            results['bf16_jit_latency_ms'], results['bf16_jit_speedup'],
+            results['fp32_latency_ms'] / results['bf16_jit_latency_ms']))
   load = results.get('load_average_before')
   if load is not None:
     lines.append('| machine load (1-min load average, before / after) | '
