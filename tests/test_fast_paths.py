@@ -344,13 +344,15 @@ def test_model_detections_equal_with_the_xla_soi_pooling(num_videos):
   _assert_same_detections(got, expected, num_videos)
 
 
-def test_builder_compiles_soi_pooling_only_for_jit_compile():
-  """Eval/export graphs: crop_and_resize, or one XLA function per stream with
-  jit_compile; training graphs keep the differentiable gathers."""
+def test_builder_compiles_soi_pooling_for_training_and_jit_compile():
+  """Eval/export graphs: crop_and_resize, or with jit_compile one XLA function
+  per stream; training graphs: XLA forward and backward functions per
+  stream, whatever jit_compile says."""
   config = util.tiny_model_config()
   video = _two_videos()[0]
-  for is_training, jit_compile in [(False, False), (False, True),
-                                   (True, True)]:
+  for is_training, jit_compile, num_compiled in [
+      (False, False, 0), (False, True, len(video)),
+      (True, False, 2 * len(video)), (True, True, 2 * len(video))]:
     with tf.Graph().as_default() as graph:
       model = model_builder.build(config, is_training, jit_compile=jit_compile)
       features = {k: tf.constant(v[None]) for k, v in video.items()}
@@ -360,10 +362,12 @@ def test_builder_compiles_soi_pooling_only_for_jit_compile():
       model.provide_groundtruth(tf.constant([[[5.0, 12.0]]]),
                                 tf.one_hot([[0]], num_classes),
                                 tf.constant([1]))
-      model.predict(preprocessed, steps)
+      predictions = model.predict(preprocessed, steps)
+      if is_training:
+        losses = model.loss(predictions, steps)
+        tf.gradients(tf.add_n(list(losses.values())),
+                     tf.compat.v1.trainable_variables())
     compiled = [f for f in graph.as_graph_def().library.function
                 if f.attr['_XlaMustCompile'].b]
-    uses_xla = jit_compile and not is_training
-    assert len(compiled) == (len(video) if uses_xla else 0)
-    assert ('CropAndResize' in _op_types(graph)) == (not is_training and
-                                                     not uses_xla)
+    assert len(compiled) == num_compiled, (is_training, jit_compile)
+    assert ('CropAndResize' in _op_types(graph)) == (num_compiled == 0)

@@ -5,6 +5,9 @@ import tensorflow as tf
 
 from tal_detection.ops import soi_pooling as soi_lib
 
+# The implementations with a gradient with respect to the features.
+DIFFERENTIABLE = (soi_lib.GATHER, soi_lib.XLA_GATHER)
+
 
 def _reference(features, proposals, num_steps, crop_size, context_ratio,
                kernel, stride):
@@ -131,7 +134,8 @@ def test_batch_of_two_equals_each_alone(implementation):
   np.testing.assert_allclose(batched.numpy()[1:], alone.numpy(), atol=1e-6)
 
 
-def test_gradient_matches_numerical():
+@pytest.mark.parametrize('implementation', DIFFERENTIABLE)
+def test_gradient_matches_numerical(implementation):
   rng = np.random.RandomState(3)
   features = rng.randn(2, 7, 3)
   proposals = tf.constant([[[0.3, 4.1], [-1.2, 2.0], [5.0, 8.5]],
@@ -140,7 +144,7 @@ def test_gradient_matches_numerical():
 
   def pool(feature_map):
     return soi_lib.soi_pooling(feature_map, proposals, num_steps, 6, 0.5, 2,
-                               2)
+                               2, implementation=implementation)
 
   theoretical, numerical = tf.test.compute_gradient(
       pool, [tf.constant(features)])
@@ -148,19 +152,54 @@ def test_gradient_matches_numerical():
   np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-6)
 
 
-def test_no_gradient_reaches_padding():
+@pytest.mark.parametrize('implementation', DIFFERENTIABLE)
+def test_no_gradient_reaches_padding(implementation):
   features = tf.constant(np.random.RandomState(4).randn(2, 8, 3), tf.float32)
   # Video 1 (5 valid steps): the proposal spans the padding; 16 bins over 7
   # steps sample every valid feature.
   proposals = tf.constant([[[0.0, 8.0]], [[-1.0, 6.0]]], tf.float32)
   with tf.GradientTape() as tape:
     tape.watch(features)
-    pooled = soi_lib.soi_pooling(features, proposals, [8, 5], 16)
+    pooled = soi_lib.soi_pooling(features, proposals, [8, 5], 16,
+                                 implementation=implementation)
     total = tf.reduce_sum(pooled)
   gradient = tape.gradient(total, features).numpy()
   assert np.abs(gradient[1, :5]).min() > 0.0
   np.testing.assert_array_equal(gradient[1, 5:], 0.0)
   assert np.abs(gradient[0]).min() > 0.0
+
+
+@pytest.mark.parametrize('kernel,stride', [(1, 1), (2, 2), (3, 2), (4, 1)])
+def test_compiled_gradient_equals_the_gathers_gradient(kernel, stride):
+  """XLA_GATHER's hand-written backward against TensorFlow's derivation of
+  the gathers' one: random taps, tied taps (a run of zero features, as ReLU
+  features have, so neighbouring samples are equal: a tie of nonzero
+  interpolations may round differently under XLA and pick another tap), a
+  padded batch, proposals past the ends, a length that is not a power of
+  two (the compiled path pads it)."""
+  rng = np.random.RandomState(kernel)
+  features = rng.randn(2, 23, 5).astype(np.float32)
+  features[0, 4:12] = 0.0  # ties in video 0
+  proposals = np.stack([rng.uniform(-6, 26, (2, 30)), np.zeros((2, 30))], -1)
+  proposals[..., 1] = proposals[..., 0] + rng.uniform(0, 12, (2, 30))
+  proposals[0, :4] = [[4.5, 11.5], [5.0, 10.0], [6.0, 6.0], [3.0, 13.0]]
+  upstream = tf.constant(rng.randn(2, 30, soi_lib.soi_output_bins(
+      12, kernel, stride), 5).astype(np.float32))
+  gradients = {}
+  for implementation in DIFFERENTIABLE:
+    features_tensor = tf.constant(features)
+    with tf.GradientTape() as tape:
+      tape.watch(features_tensor)
+      pooled = soi_lib.soi_pooling(
+          features_tensor, proposals.astype(np.float32), [23, 17], 12, 0.5,
+          kernel, stride, implementation=implementation)
+    gradients[implementation] = tape.gradient(
+        pooled, features_tensor, upstream).numpy()
+  expected = gradients[soi_lib.GATHER]
+  assert np.abs(expected).min(axis=-1).max() > 0.1
+  np.testing.assert_array_equal(expected[1, 17:], 0.0)
+  np.testing.assert_allclose(gradients[soi_lib.XLA_GATHER], expected,
+                             rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize('implementation', soi_lib.IMPLEMENTATIONS)

@@ -34,9 +34,10 @@ def build(model_config, is_training, jit_compile=False):
   Args:
     model_config: model_pb2.DetectionModel.
     is_training: whether the model is built for training.
-    jit_compile: eval and export graphs only: compile with XLA the parts
-      where it pays (SoI pooling, soi_pooling.XLA_GATHER). The graph then
-      needs a runtime with XLA's JIT; training graphs ignore it.
+    jit_compile: compile with XLA the parts where it pays (SoI pooling,
+      soi_pooling.XLA_GATHER); the graph then needs a runtime with XLA's
+      JIT. Training graphs always do (they are never served); for eval and
+      export graphs it is a choice.
 
   Returns:
     A core.model.DetectionModel.
@@ -85,11 +86,12 @@ def _build_tal_net(config, is_training, jit_compile):
       hyperparams_pb2.Hyperparams.CONV, is_training)
   first_stage = _build_proposal_stage(config, pipeline_names, box_coder,
                                       reduction_hyperparams_fn, is_training)
-  if is_training:
-    soi_implementation = soi_pooling.GATHER  # the differentiable one
-  else:  # no gradient needed: a fused forward path
-    soi_implementation = (soi_pooling.XLA_GATHER if jit_compile
-                          else soi_pooling.CROP_AND_RESIZE)
+  if is_training or jit_compile:
+    # Differentiable, forward and backward each one XLA-compiled loop.
+    # Training graphs are never served, so they need no XLA-free path.
+    soi_implementation = soi_pooling.XLA_GATHER
+  else:  # served anywhere: no XLA, and no gradient needed
+    soi_implementation = soi_pooling.CROP_AND_RESIZE
   second_stage = _build_classifier_stage(config, pipeline_names, box_coder,
                                          reduction_hyperparams_fn, is_training,
                                          soi_implementation)

@@ -7,22 +7,26 @@ map, and the bins are max-pooled. Batched over all proposals (no loop over
 proposals).
 
 Three implementations compute the same values:
-  * GATHER (training): two gathers of neighbouring steps, weighted and added;
-    differentiable with respect to the features.
+  * GATHER (the reference): two gathers of neighbouring steps, weighted and
+    added; differentiable with respect to the features by TensorFlow's own
+    gradients.
   * CROP_AND_RESIZE (eval and export; forward only): one fused
     tf.image.crop_and_resize over a zero-padded copy of the features, then
     the max-pool. Measured on the main config's exports (300 proposals x 16
     bins x 1024-d, per video): float32 38.6 ms against 46.1 ms with gathers;
     bfloat16 20.8 ms against 28.1 ms with bfloat16 gathers in an XLA
     jit_scope (an earlier attempt, before the one below).
-  * XLA_GATHER (eval and export with jit_compile; forward use): the GATHER
-    path's gathers, interpolation and max-pool compiled by XLA
+  * XLA_GATHER (training; eval and export with jit_compile): GATHER's
+    gathers, interpolation and max-pool compiled by XLA
     (tf.function(jit_compile=True)) into one loop that writes only the pooled
     bins, where CROP_AND_RESIZE writes every sample and reads them back for
     the max-pool: per stream of the main config 2.0 ms against 4.1 ms (one
-    thread, eager), and the float32 / bfloat16 exports 1.08x / 1.15x faster.
-    It needs a runtime with XLA's JIT: TensorFlow's Python package has it,
-    TF Serving only with --xla_cpu_compilation_enabled.
+    thread, eager); the float32 / bfloat16 exports ran 1.06-1.09x /
+    1.14-1.17x faster. Its gradient is written out and compiled too
+    (_gather_and_max_gradient): forward and backward 6.3 ms against 17.3 ms
+    for GATHER's derived gradient (eager, same shapes). It needs a runtime
+    with XLA's JIT: TensorFlow's Python package has it, TF Serving only with
+    --xla_cpu_compilation_enabled.
 All sample at the same float32 positions: each is computed once, as a row
 index u + 1 of the features with one zero row in front, and the image is
 padded to 2^k + 1 rows so that crop_and_resize's normalised box coordinate
@@ -163,8 +167,7 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
       # Only the gathers, interpolation and max-pool are compiled: the
       # sample rows come in computed as for the other paths (compiled, their
       # arithmetic may be fused and round differently).
-      pooled = tf.function(_gather_and_max, jit_compile=True)(
-          _pad_steps_to_power_of_two(features), rows, num_valid)
+      pooled = _compiled_gather_and_max(features, rows, num_valid)
     else:
       pooled = _max_over_taps(
           _crop_and_resize(features, rows, num_valid)
@@ -186,9 +189,68 @@ def _max_over_taps(crops, depth):
 
 
 def _gather_and_max(features, rows, num_valid):
-  """The GATHER path's samples and max-pool: XLA_GATHER's compiled body."""
+  """The GATHER path's samples and max-pool: XLA_GATHER's compiled forward."""
   return _max_over_taps(_gather_crops(features, rows, num_valid),
                         tf.shape(features)[2])
+
+
+def _gather_and_max_gradient(features, rows, num_valid, pooled_grad):
+  """d pooled / d features of _gather_and_max: XLA_GATHER's compiled backward.
+
+  The gradient TensorFlow would derive (tested): each pooled value's gradient
+  goes to the tap that gave the maximum, the first such tap on a tie (as
+  tf.maximum's gradient, x >= y -> x, does along the chain of maxima), and
+  from it to the two interpolated steps in proportion to their weights.
+  Compiled, the masks, weighting and scatter-add run as one loop instead of
+  materialising a [2 * taps * B * M, D] tensor of per-sample gradients.
+  """
+  depth = tf.shape(features)[2]
+  taps = tf.unstack(tf.reshape(_gather_crops(features, rows, num_valid),
+                               [tf.shape(rows)[0], -1, depth]))
+  winner = tf.zeros_like(taps[0], tf.int32)
+  maximum = taps[0]
+  for tap_index, tap in enumerate(taps[1:], start=1):
+    winner = tf.where(tap > maximum, tap_index, winner)
+    maximum = tf.maximum(maximum, tap)
+  reads = _neighbour_reads(rows, num_valid, tf.shape(features)[1],
+                           tf.shape(features)[0])
+  values, indices = [], []
+  for tap_index in range(len(taps)):
+    tap_grad = tf.where(tf.equal(winner, tap_index), pooled_grad,
+                        tf.zeros_like(pooled_grad))
+    for index, weight in reads:
+      values.append(tap_grad * tf.cast(tf.reshape(weight[tap_index], [-1, 1]),
+                                         tap_grad.dtype))
+      indices.append(tf.reshape(index[tap_index], [-1]))
+  flat_grad = tf.math.unsorted_segment_sum(
+      tf.concat(values, 0), tf.concat(indices, 0),
+      tf.shape(features)[0] * tf.shape(features)[1])
+  return tf.reshape(flat_grad, tf.shape(features))
+
+
+def _compiled_gather_and_max(features, rows, num_valid):
+  """XLA_GATHER: _gather_and_max compiled, with its gradient compiled too.
+
+  The features are padded to a power of two of steps first (see
+  _pad_steps_to_power_of_two); rows and num_valid get no gradient (the
+  proposals come in through tf.stop_gradient).
+  """
+  num_total_steps = tf.shape(features)[1]
+
+  @tf.custom_gradient
+  def pool(features):
+    padded = _pad_steps_to_power_of_two(features)
+    pooled = tf.function(_gather_and_max, jit_compile=True)(
+        padded, rows, num_valid)
+
+    def grad(pooled_grad):
+      padded_grad = tf.function(_gather_and_max_gradient, jit_compile=True)(
+          padded, rows, num_valid, pooled_grad)
+      return padded_grad[:, :num_total_steps]
+
+    return pooled, grad
+
+  return pool(features)
 
 
 def _pad_steps_to_power_of_two(features):
@@ -207,30 +269,41 @@ def _window_samples(crop_size, kernel_size, stride):
           stride * tf.range(out_bins)[None, :])
 
 
-def _gather_crops(features, rows, num_valid):
-  """[..., B, M, D] samples of video b at rows[..., b, :] (index + 1), by two
-  gathers; rows is [..., B, M]."""
+def _neighbour_reads(rows, num_valid, num_total_steps, batch_size):
+  """[(index, weight)] of the lower and the upper step each sample reads.
+
+  rows: [..., B, M] (index + 1, as soi_pooling computes them). index: the
+  row in the [B*T, D] flattened features (clipped into range), weight: its
+  interpolation weight, 0 where the step lies outside [0, num_valid[b]).
+  """
   lower_row = tf.floor(rows)
   upper_weight = rows - lower_row
   lower_weight = 1.0 - upper_weight
   lower_index = tf.cast(lower_row, tf.int32) - 1
-  upper_index = lower_index + 1
   num_valid = num_valid[:, None]
-  num_total_steps = tf.shape(features)[1]
-  depth = tf.shape(features)[2]
-  flat_features = tf.reshape(features, [-1, depth])
   # Row of video b's step 0 in the [B*T, D] features.
-  video_offset = (tf.range(tf.shape(features)[0]) * num_total_steps)[:, None]
-
-  def read(index, weight):
-    """weight * F(index), F zero outside the valid range."""
+  video_offset = (tf.range(batch_size) * num_total_steps)[:, None]
+  reads = []
+  for index, weight in ((lower_index, lower_weight),
+                        (lower_index + 1, upper_weight)):
     inside = tf.logical_and(index >= 0, index < num_valid)
-    safe_index = tf.clip_by_value(index, 0, num_total_steps - 1)
-    values = tf.gather(flat_features, safe_index + video_offset)
-    weight = tf.where(inside, weight, tf.zeros_like(weight))
-    return values * tf.cast(weight, features.dtype)[..., None]
+    reads.append((tf.clip_by_value(index, 0, num_total_steps - 1) +
+                  video_offset,
+                  tf.where(inside, weight, tf.zeros_like(weight))))
+  return reads
 
-  return read(lower_index, lower_weight) + read(upper_index, upper_weight)
+
+def _gather_crops(features, rows, num_valid):
+  """[..., B, M, D] samples of video b at rows[..., b, :] (index + 1), by two
+  gathers; rows is [..., B, M]."""
+  shape = tf.shape(features)
+  flat_features = tf.reshape(features, [-1, shape[2]])
+  crops = None
+  for index, weight in _neighbour_reads(rows, num_valid, shape[1], shape[0]):
+    values = tf.gather(flat_features, index) * tf.cast(
+        weight, features.dtype)[..., None]
+    crops = values if crops is None else crops + values
+  return crops
 
 
 def _crop_and_resize(features, rows, num_valid):
