@@ -36,7 +36,7 @@ flags.DEFINE_enum('precision', 'float32', list(exporter.PRECISIONS),
                   'stay float32 either way.')
 flags.DEFINE_boolean('jit_compile', False,
                      'Compile SoI pooling with XLA: same detections, faster '
-                     '(1.08x float32, 1.15x bfloat16 on the main config), but '
+                     '(README, Speed), but '
                      'the SavedModel then needs XLA\'s JIT at serving time '
                      '(TensorFlow\'s Python package has it; TF Serving only '
                      'with --xla_cpu_compilation_enabled).')

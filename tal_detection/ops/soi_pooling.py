@@ -21,8 +21,8 @@ Three implementations compute the same values:
     (tf.function(jit_compile=True)) into one loop that writes only the pooled
     bins, where CROP_AND_RESIZE writes every sample and reads them back for
     the max-pool: per stream of the main config 2.0 ms against 4.1 ms (one
-    thread, eager); the float32 / bfloat16 exports ran 1.06-1.09x /
-    1.14-1.17x faster. Its gradient is written out and compiled too
+    thread, eager); the float32 / bfloat16 exports ran 1.06-1.11x /
+    1.14-1.20x faster (four runs). Its gradient is written out and compiled too
     (_gather_and_max_gradient): forward and backward 6.3 ms against 17.3 ms
     for GATHER's derived gradient (eager, same shapes). It needs a runtime
     with XLA's JIT: TensorFlow's Python package has it, TF Serving only with

@@ -104,6 +104,9 @@ BLOCKS = {
     # at commit 352a96e (results/inference_benchmark_avx512_bf16.txt)
     'inference_benchmark_avx512_bf16':
         _table('inference_benchmark_avx512_bf16.txt', 0),
+    # and on a CPU without native bfloat16 (AVX2 only), kept at commit
+    # ec6e89d (results/inference_benchmark_avx2.txt)
+    'inference_benchmark_avx2': _table('inference_benchmark_avx2.txt', 0),
     # python tools/benchmark_evaluator.py (results/evaluator_benchmark.json)
     'evaluator_benchmark': _evaluator_benchmark,
     'protocol_comparison': _protocol_comparison,
