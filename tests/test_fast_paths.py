@@ -321,26 +321,18 @@ def test_model_detections_equal_the_layers_formulation(num_videos):
 
 
 @pytest.mark.parametrize('num_videos', [1, 2])
-def test_model_detections_equal_with_the_gather_soi_pooling(num_videos):
-  """Eval/export SoI pooling (crop_and_resize) against training's gathers."""
+@pytest.mark.parametrize('soi_implementation,runs_crop_and_resize', [
+    (soi_pooling.CROP_AND_RESIZE, True), (soi_pooling.XLA_GATHER, False)])
+def test_model_detections_equal_with_the_gather_soi_pooling(
+    num_videos, soi_implementation, runs_crop_and_resize):
+  """Eval/export SoI pooling (crop_and_resize, or jit_compile's gathers
+  compiled by XLA) against the plain gathers."""
   config = util.tiny_model_config()
   videos = _two_videos()[:num_videos]
   expected, got, op_types = _shared_weight_detections(
       config, videos, (spn_towers.FUSED, soi_pooling.GATHER),
-      (spn_towers.FUSED, soi_pooling.CROP_AND_RESIZE))
-  assert 'CropAndResize' in op_types
-  _assert_same_detections(got, expected, num_videos)
-
-
-@pytest.mark.parametrize('num_videos', [1, 2])
-def test_model_detections_equal_with_the_xla_soi_pooling(num_videos):
-  """jit_compile's SoI pooling (gathers compiled by XLA) against training's."""
-  config = util.tiny_model_config()
-  videos = _two_videos()[:num_videos]
-  expected, got, op_types = _shared_weight_detections(
-      config, videos, (spn_towers.FUSED, soi_pooling.GATHER),
-      (spn_towers.FUSED, soi_pooling.XLA_GATHER))
-  assert 'CropAndResize' not in op_types
+      (spn_towers.FUSED, soi_implementation))
+  assert ('CropAndResize' in op_types) == runs_crop_and_resize
   _assert_same_detections(got, expected, num_videos)
 
 

@@ -179,9 +179,14 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
     return tf.cast(pooled, output_dtype)
 
 
+def _split_taps(crops, depth):
+  """The [taps, B, M, D] crops as a list of one [B*M, D] tensor per tap."""
+  return tf.unstack(tf.reshape(crops, [tf.shape(crops)[0], -1, depth]))
+
+
 def _max_over_taps(crops, depth):
   """[B*M, D] element-wise maximum of the [taps, B, M, D] crops' taps."""
-  taps = tf.unstack(tf.reshape(crops, [tf.shape(crops)[0], -1, depth]))
+  taps = _split_taps(crops, depth)
   pooled = taps[0]
   for tap in taps[1:]:
     pooled = tf.maximum(pooled, tap)
@@ -204,16 +209,14 @@ def _gather_and_max_gradient(features, rows, num_valid, pooled_grad):
   Compiled, the masks, weighting and scatter-add run as one loop instead of
   materialising a [2 * taps * B * M, D] tensor of per-sample gradients.
   """
-  depth = tf.shape(features)[2]
-  taps = tf.unstack(tf.reshape(_gather_crops(features, rows, num_valid),
-                               [tf.shape(rows)[0], -1, depth]))
+  shape = tf.shape(features)
+  reads = _neighbour_reads(rows, num_valid, shape[1], shape[0])
+  taps = _split_taps(_interpolate(features, reads), shape[2])
   winner = tf.zeros_like(taps[0], tf.int32)
   maximum = taps[0]
   for tap_index, tap in enumerate(taps[1:], start=1):
     winner = tf.where(tap > maximum, tap_index, winner)
     maximum = tf.maximum(maximum, tap)
-  reads = _neighbour_reads(rows, num_valid, tf.shape(features)[1],
-                           tf.shape(features)[0])
   values, indices = [], []
   for tap_index in range(len(taps)):
     tap_grad = tf.where(tf.equal(winner, tap_index), pooled_grad,
@@ -223,9 +226,8 @@ def _gather_and_max_gradient(features, rows, num_valid, pooled_grad):
                                          tap_grad.dtype))
       indices.append(tf.reshape(index[tap_index], [-1]))
   flat_grad = tf.math.unsorted_segment_sum(
-      tf.concat(values, 0), tf.concat(indices, 0),
-      tf.shape(features)[0] * tf.shape(features)[1])
-  return tf.reshape(flat_grad, tf.shape(features))
+      tf.concat(values, 0), tf.concat(indices, 0), shape[0] * shape[1])
+  return tf.reshape(flat_grad, shape)
 
 
 def _compiled_gather_and_max(features, rows, num_valid):
@@ -297,9 +299,15 @@ def _gather_crops(features, rows, num_valid):
   """[..., B, M, D] samples of video b at rows[..., b, :] (index + 1), by two
   gathers; rows is [..., B, M]."""
   shape = tf.shape(features)
-  flat_features = tf.reshape(features, [-1, shape[2]])
+  return _interpolate(features,
+                      _neighbour_reads(rows, num_valid, shape[1], shape[0]))
+
+
+def _interpolate(features, reads):
+  """[..., B, M, D] sum of weight * features row over _neighbour_reads."""
+  flat_features = tf.reshape(features, [-1, tf.shape(features)[2]])
   crops = None
-  for index, weight in _neighbour_reads(rows, num_valid, shape[1], shape[0]):
+  for index, weight in reads:
     values = tf.gather(flat_features, index) * tf.cast(
         weight, features.dtype)[..., None]
     crops = values if crops is None else crops + values
