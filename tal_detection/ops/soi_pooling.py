@@ -10,9 +10,9 @@ Three implementations compute the same values:
   * GATHER (the reference): two gathers of neighbouring steps, weighted and
     added; differentiable with respect to the features by TensorFlow's own
     gradients.
-  * CROP_AND_RESIZE (eval and export; forward only): one fused
-    tf.image.crop_and_resize over a zero-padded copy of the features, then
-    the max-pool. Measured on the main config's exports (300 proposals x 16
+  * CROP_AND_RESIZE (eval and export; forward only): a fused
+    tf.image.crop_and_resize per pooling tap over a zero-padded copy of the
+    features, then the max-pool as their element-wise maximum. Measured on the main config's exports (300 proposals x 16
     bins x 1024-d, per video): float32 38.6 ms against 46.1 ms with gathers;
     bfloat16 20.8 ms against 28.1 ms with bfloat16 gathers in an XLA
     jit_scope (an earlier attempt, before the one below).
@@ -168,11 +168,10 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
       # sample rows come in computed as for the other paths (compiled, their
       # arithmetic may be fused and round differently).
       pooled = _compiled_gather_and_max(features, rows, num_valid)
+    elif implementation == CROP_AND_RESIZE:
+      pooled = _crop_and_resize_and_max(features, rows, num_valid)
     else:
-      pooled = _max_over_taps(
-          _crop_and_resize(features, rows, num_valid)
-          if implementation == CROP_AND_RESIZE
-          else _gather_crops(features, rows, num_valid), depth)
+      pooled = _max_over_taps(_gather_crops(features, rows, num_valid), depth)
     pooled = tf.reshape(pooled, [batch_size, num_proposals, out_bins, depth])
     pooled.set_shape([features.shape[0], proposals.shape[1], out_bins,
                       features.shape[2]])
@@ -314,9 +313,9 @@ def _interpolate(features, reads):
   return crops
 
 
-def _crop_and_resize(features, rows, num_valid):
-  """[..., B, M, D] samples of video b at rows[..., b, :] (index + 1), by one
-  crop_and_resize; rows is [..., B, M].
+def _crop_and_resize_and_max(features, rows, num_valid):
+  """CROP_AND_RESIZE: [B*M, D] maximum over the taps of the samples of video
+  b at rows[tap, b, :] (index + 1), one crop_and_resize per tap.
 
   The image is [B, H, 1, D]: a zero row, the features with the steps past
   each video's length zeroed, and zero rows up to H = 2^k + 1 (k >= 1, at
@@ -324,23 +323,30 @@ def _crop_and_resize(features, rows, num_valid):
   row / 2^k, crop 1 x 1), so crop_and_resize reads it at y1 * (H - 1) = row
   exactly and linearly interpolates its two neighbouring rows; rows outside
   [0, H - 1] cannot occur (rows <= T + 1).
+
+  One crop_and_resize per tap rather than one over every tap's samples: the
+  same values, and on the main config's shapes (2 taps x 2400 bins x
+  1024-d, one thread) 2.71 ms against 3.27 ms for one call and the maximum
+  of its two halves (same run, calls alternating).
   """
   shape = tf.shape(features)
   batch_size, num_total_steps = shape[0], shape[1]
   valid = tf.sequence_mask(num_valid, num_total_steps, dtype=features.dtype)
   scale = _power_of_two_at_least(num_total_steps + 1)
   image = tf.pad(features * valid[:, :, None],
-                 [[0, 0], [1, scale - num_total_steps], [0, 0]])
-  y = tf.reshape(rows / tf.cast(scale, tf.float32), [-1])
-  zeros = tf.zeros_like(y)
-  rows_shape = tf.shape(rows)
-  # The video of every sample: b along the B axis of rows ([..., B, M]).
+                 [[0, 0], [1, scale - num_total_steps], [0, 0]])[:, :, None, :]
+  # The video of every sample: b along the B axis of rows[tap] ([B, M]).
   box_video = tf.reshape(tf.broadcast_to(tf.range(batch_size)[:, None],
-                                         rows_shape), [-1])
-  crops = tf.image.crop_and_resize(
-      image[:, :, None, :], tf.stack([y, zeros, y, zeros], axis=1),
-      box_video, [1, 1], extrapolation_value=0.0)
-  return tf.reshape(crops, tf.concat([rows_shape, shape[2:]], axis=0))
+                                         tf.shape(rows)[1:]), [-1])
+  pooled = None
+  for tap in tf.unstack(rows):
+    y = tf.reshape(tap / tf.cast(scale, tf.float32), [-1])
+    zeros = tf.zeros_like(y)
+    crops = tf.reshape(tf.image.crop_and_resize(
+        image, tf.stack([y, zeros, y, zeros], axis=1), box_video, [1, 1],
+        extrapolation_value=0.0), [-1, shape[2]])
+    pooled = crops if pooled is None else tf.maximum(pooled, crops)
+  return pooled
 
 
 def _power_of_two_at_least(value):
