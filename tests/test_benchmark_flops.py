@@ -80,22 +80,33 @@ def test_saved_model_float_ops_counts_with_the_given_static_shapes(tmp_path):
     flops.saved_model_float_ops(export_dir, {'features': [1, T, D_IN]})
 
 
-def test_exported_tiny_tal_net_dense_flops_equal_its_layers_by_hand(tmp_path):
-  """The whole exported model: every dense layer is counted, nothing more.
+# tiny_model_config: D 6 -> reduction R 16; tower depth 16; K = 4 scales;
+# 48 proposals x (crop 8 / max-pool stride 2 = 4 bins); FC 32; 3 classes.
+TINY_D, TINY_R, TINY_DEPTH, TINY_K = 6, 16, 16, 4
+TINY_M, TINY_BINS, TINY_FC, TINY_C = 48, 4, 32, 3
+TINY_STEPS = 20
 
-  SINGLE_TCONV towers (no dilation, so no SpaceToBatch padding adds rows)
-  with one stream, so each layer's size follows from the config alone.
-  """
+
+@pytest.fixture(scope='module')
+def tiny_export(tmp_path_factory):
+  """SINGLE_TCONV towers (no dilation, so no SpaceToBatch padding adds rows)
+  with one stream, so each layer's size follows from the config alone."""
   pipeline = pipeline_pb2.TrainEvalPipelineConfig()
   pipeline.model.CopyFrom(tal_net_test_util.tiny_model_config(
       streams=(('rgb', 6),), tower_type='SINGLE_TCONV'))
-  version_dir, _ = inference.export_random_weights(pipeline, str(tmp_path), 0)
-  num_steps = 20
-  result = inference.inference_float_ops(version_dir, {'features_rgb': 6},
+  version_dir, _ = inference.export_random_weights(
+      pipeline, str(tmp_path_factory.mktemp('tiny_export')), 0)
+  return version_dir
+
+
+def test_exported_tiny_tal_net_dense_flops_equal_its_layers_by_hand(
+    tiny_export):
+  """The whole exported model: every dense layer is counted, nothing more."""
+  num_steps = TINY_STEPS
+  result = inference.inference_float_ops(tiny_export, {'features_rgb': 6},
                                          num_steps)
-  # tiny_model_config: D 6 -> reduction R 16; tower depth 16; K = 4 scales;
-  # 48 proposals x (crop 8 / max-pool stride 2 = 4 bins); FC 32; 3 classes.
-  d, r, depth, k, m, bins, fc, c = 6, 16, 16, 4, 48, 4, 32, 3
+  d, r, depth, k = TINY_D, TINY_R, TINY_DEPTH, TINY_K
+  m, bins, fc, c = TINY_M, TINY_BINS, TINY_FC, TINY_C
 
   def dense(rows, fan_in, fan_out):  # multiply-adds plus the bias adds
     return 2 * rows * fan_in * fan_out + rows * fan_out
@@ -109,3 +120,41 @@ def test_exported_tiny_tal_net_dense_flops_equal_its_layers_by_hand(tmp_path):
           dense(m, fc, c + 1) + dense(m, fc, 2 * c))    # class, box outputs
   assert result['profiler_dense_float_ops'] == hand
   assert result['profiler']['total_float_ops'] > hand  # plus elementwise ops
+
+
+def test_exported_tiny_tal_net_matmul_shapes_are_its_layers(tiny_export):
+  """Every layer's [m, k] x [k, n] product, the SPN's inside its tf.cond."""
+  shapes = {name: [1, TINY_STEPS, 6] if name == 'features_rgb' else [1]
+            for name in ('features_rgb', 'num_steps', 'fps', 'stride_frames',
+                         'offset_frames')}
+  found = flops.saved_model_matmul_shapes(tiny_export, shapes)
+  t, d, r, depth, k = TINY_STEPS, TINY_D, TINY_R, TINY_DEPTH, TINY_K
+  m, bins, fc, c = TINY_M, TINY_BINS, TINY_FC, TINY_C
+  assert found == {
+      (t, d, r): 1,                      # feature reduction
+      (t, 3 * depth, depth): 2,          # tower conv1 (3 * R = 3 * depth), conv2
+      (t, depth, 4 * k): 1,              # objectness and boxes, one MatMul
+      (m * bins, d, r): 1,               # second-stage reduction
+      (m, bins * r, fc): 1,              # FC
+      (m, fc, c + 1): 1, (m, fc, 2 * c): 1}
+  assert flops.matmul_shape_float_ops(found) == 2 * (
+      t * d * r + 2 * t * 3 * depth * depth + t * depth * 4 * k +
+      m * bins * d * r + m * bins * r * fc + m * fc * (c + 1) +
+      m * fc * 2 * c)
+
+
+def test_matmul_shapes_apply_transposes_and_refuse_unknown_shapes():
+  graph = tf.Graph()
+  with graph.as_default():
+    a = tf.compat.v1.placeholder(tf.float32, [3, 5])
+    b = tf.compat.v1.placeholder(tf.float32, [7, 5])
+    tf.matmul(a, b, transpose_b=True)                  # [3, 5] x [5, 7]
+    c = tf.compat.v1.placeholder(tf.float32, [2, 3])
+    tf.matmul(a, c, transpose_a=True, transpose_b=True)  # [5, 3] x [3, 2]
+    tf.matmul(a, b, transpose_b=True)
+  assert flops.matmul_shapes(graph) == {(3, 5, 7): 2, (5, 3, 2): 1}
+  with graph.as_default():
+    tf.matmul(tf.compat.v1.placeholder(tf.float32, [None, 5]),
+              tf.compat.v1.placeholder(tf.float32, [5, 2]))
+  with pytest.raises(ValueError, match='not static'):
+    flops.matmul_shapes(graph)

@@ -66,6 +66,28 @@ def _check_results(results, num_steps, stream_dims, quick_factors):
   assert results['matmul_gflops'] == results['matmul']['gflops']
   assert results['fp32_fraction_of_flop_bound'] == pytest.approx(
       results['ideal_latency_ms'] / results['fp32_latency_ms'])
+  # The bound at the model's own MatMul shapes: each shape's FLOPs at its
+  # measured fraction of the main probe's rate, the other FLOPs at that rate.
+  bound = results['matmul_shape_bound']
+  shape_rows = bound['shapes']
+  assert shape_rows and bound['matmul_float_ops'] == sum(
+      row['float_ops'] for row in shape_rows)
+  assert bound['matmul_float_ops'] <= by_type['MatMul']
+  for row in shape_rows:
+    m, k, n = row['shape']
+    assert row['float_ops'] == 2 * m * k * n * row['count']
+    assert row['fraction_of_square_probe'] == pytest.approx(
+        row['gflops'] / bound['square_probe_gflops'])
+    assert row['ms_at_main_probe_rate'] == pytest.approx(
+        1000 * row['float_ops'] / (row['fraction_of_square_probe'] *
+                                   results['matmul_gflops'] * 1e9))
+  assert bound['bound_ms'] == pytest.approx(
+      sum(row['ms_at_main_probe_rate'] for row in shape_rows) +
+      1000 * (total - bound['matmul_float_ops']) /
+      (results['matmul_gflops'] * 1e9))
+  assert results['shape_bound_ms'] == bound['bound_ms']
+  assert results['fp32_fraction_of_shape_bound'] == pytest.approx(
+      bound['bound_ms'] / results['fp32_latency_ms'])
   for row in rows:
     assert results['latency_ms_%gx' % row['factor']] == row['median_ms']
     assert results['us_per_step_%gx' % row['factor']] == row['us_per_step']

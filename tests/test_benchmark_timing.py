@@ -56,3 +56,18 @@ def test_matmul_probe_counts_its_flops():
   bf16 = timing.MatmulProbe(16, chain=2, dtype=tf.bfloat16)
   assert bf16()[0].dtype == tf.bfloat16.as_numpy_dtype
   assert timing.matmul_gflops(16, 2, chain=2)['runs'] == 2
+
+
+def test_matmul_shape_probe_counts_its_flops():
+  probe = timing.MatmulShapeProbe((6, 5, 4), parallel=2, min_call_flop=2400)
+  # ceil(2400 / (2 chains x 2*6*5*4 FLOP)) = 5 products per chain.
+  assert probe.chain == 5
+  sums = probe()
+  assert len(sums) == 2 and all(np.isfinite(sums))
+  summary = probe.summary([0.002, 0.001, 0.004])
+  assert summary['gflops'] == pytest.approx(2 * 5 * 240 / 0.002 / 1e9)
+  assert (summary['shape'], summary['runs'], summary['parallel_chains']) == (
+      [6, 5, 4], 3, 2)
+  # At least 2 and at most 1024 products per chain.
+  assert timing.MatmulShapeProbe((1024, 1024, 1024)).chain == 2
+  assert timing.MatmulShapeProbe((1, 1, 1)).chain == 1024

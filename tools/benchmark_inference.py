@@ -30,6 +30,12 @@ for proposal + classification on CPU):
     calls taking turns with the exports' calls, so both see the same load;
     the model's FLOPs at that rate give the "ideal" latency, and ideal /
     measured is the fraction of the FLOP bound attained.
+  * the model's own matmul shapes: every MatMul shape of the exported graph
+    (e.g. the SPN's [188 x 768] x [768 x 256]) timed alone, taking turns with
+    the 1024 x 1024 probe, as a fraction of its rate; the FLOP bound at
+    those rates is what the exported model could reach if nothing but its
+    MatMuls took time, and fp32_fraction_of_shape_bound how much of it it
+    attains (what is lost below it is SoI pooling, NMS, gathers, overhead).
   * threads: everything runs with tal_detection/utils/threading_util's
     serving rule, as tools/infer.py runs a model (a two-stream model on 2
     cores: 1 thread per op, 2 ops at once); --intra_op_threads and
@@ -44,7 +50,8 @@ for proposal + classification on CPU):
 
 Prints a table and writes --output_json (the headline figures at the top
 level: fp32_latency_ms, bf16_latency_ms, bf16_speedup_vs_fp32,
-fp32_fraction_of_flop_bound, bf16_fraction_of_flop_bound, matmul_gflops,
+fp32_fraction_of_flop_bound, fp32_fraction_of_shape_bound, shape_bound_ms,
+bf16_fraction_of_flop_bound, matmul_gflops,
 bf16_matmul_gflops, bf16_matmul_speedup_vs_fp32, fp32_jit_latency_ms,
 fp32_jit_speedup, fp32_jit_fraction_of_flop_bound, bf16_jit_latency_ms,
 bf16_jit_speedup, latency_ms_<f>x and us_per_step_<f>x per length factor,

@@ -34,19 +34,28 @@ def count_float_ops(graph):
   return _count_with_conditionals(graph, library)
 
 
+def _branch_graphs(conditional, library):
+  """The then and else branches of a conditional op as graphs, their
+  arguments given the shapes the conditional's inputs have."""
+  input_shapes = [tensor.shape for tensor in conditional.inputs[1:]]
+  return [function_def_to_graph.function_def_to_graph(
+      _with_input_shapes(library[conditional.get_attr(attr).name],
+                         input_shapes),
+      input_shapes=input_shapes)
+          for attr in ('then_branch', 'else_branch')]
+
+
+def _conditionals(graph):
+  return [op for op in graph.get_operations()
+          if op.type in _CONDITIONAL_OP_TYPES]
+
+
 def _count_with_conditionals(graph, library):
   """count_float_ops of graph plus, per conditional, its costlier branch."""
   counts = _profile_float_ops(graph)
-  for op in graph.get_operations():
-    if op.type not in _CONDITIONAL_OP_TYPES:
-      continue
-    input_shapes = [tensor.shape for tensor in op.inputs[1:]]
-    branches = []
-    for attr in ('then_branch', 'else_branch'):
-      branch_graph = function_def_to_graph.function_def_to_graph(
-          _with_input_shapes(library[op.get_attr(attr).name], input_shapes),
-          input_shapes=input_shapes)
-      branches.append(_count_with_conditionals(branch_graph, library))
+  for op in _conditionals(graph):
+    branches = [_count_with_conditionals(branch, library)
+                for branch in _branch_graphs(op, library)]
     costlier = max(branches, key=lambda c: c['total_float_ops'])
     counts['total_float_ops'] += costlier['total_float_ops']
     by_type = counts['float_ops_by_op_type']
@@ -91,6 +100,48 @@ def _profile_float_ops(graph):
           'float_ops_by_op_type': by_type}
 
 
+def matmul_shapes(graph):
+  """{(m, k, n): count} of the graph's MatMul ops ([m, k] x [k, n] after
+  their transposes), conditionals included as count_float_ops counts them
+  (each as the branch with more MatMul FLOPs).
+
+  Raises:
+    ValueError: when a MatMul's shapes are not static.
+  """
+  library = {f.signature.name: f
+             for f in graph.as_graph_def().library.function}
+  return _matmul_shapes_with_conditionals(graph, library)
+
+
+def matmul_shape_float_ops(shapes):
+  """FLOPs of matmul_shapes' products: 2 m k n each."""
+  return sum(2 * m * k * n * count for (m, k, n), count in shapes.items())
+
+
+def _matmul_shapes_with_conditionals(graph, library):
+  shapes = {}
+
+  def add(found):
+    for shape, count in found.items():
+      shapes[shape] = shapes.get(shape, 0) + count
+
+  for op in graph.get_operations():
+    if op.type != 'MatMul':
+      continue
+    a, b = (tensor.shape for tensor in op.inputs)
+    if not (a.is_fully_defined() and b.is_fully_defined()):
+      raise ValueError('MatMul %s: shapes %s x %s are not static' %
+                       (op.name, a, b))
+    m, k = (a[1], a[0]) if op.get_attr('transpose_a') else (a[0], a[1])
+    n = b[0] if op.get_attr('transpose_b') else b[1]
+    add({(int(m), int(k), int(n)): 1})
+  for op in _conditionals(graph):
+    add(max((_matmul_shapes_with_conditionals(branch, library)
+             for branch in _branch_graphs(op, library)),
+            key=matmul_shape_float_ops))
+  return shapes
+
+
 def dense_float_ops(counts):
   """The DENSE_OP_TYPES share of a count_float_ops result."""
   by_type = counts['float_ops_by_op_type']
@@ -122,6 +173,17 @@ def saved_model_float_ops(version_dir, input_shapes):
   Returns:
     See count_float_ops.
   """
+  return count_float_ops(static_shape_graph(version_dir, input_shapes))
+
+
+def saved_model_matmul_shapes(version_dir, input_shapes):
+  """matmul_shapes of an exported model's graph (saved_model_float_ops)."""
+  return matmul_shapes(static_shape_graph(version_dir, input_shapes))
+
+
+def static_shape_graph(version_dir, input_shapes):
+  """The SavedModel's graph, its signature inputs static-shape placeholders
+  (input_shapes: {signature input name: static shape}, one per input)."""
   signature, meta_graph = load_serving_meta_graph(version_dir)
   missing = sorted(set(signature.inputs) - set(input_shapes))
   if missing:
@@ -135,4 +197,4 @@ def saved_model_float_ops(version_dir, input_shapes):
         for name, info in signature.inputs.items()}
     tf.compat.v1.import_graph_def(meta_graph.graph_def, input_map=input_map,
                                   name='model')
-  return count_float_ops(graph)
+  return graph

@@ -177,6 +177,52 @@ def inference_float_ops(version_dir, stream_dims, num_steps):
           'profiler_dense_float_ops': flops.dense_float_ops(counts)}
 
 
+def matmul_shape_bound(version_dir, stream_dims, num_steps, square_probe,
+                       square_gflops, total_flop, repeats, parallel):
+  """The FLOP bound at the rates of the model's own MatMul shapes.
+
+  Every MatMul shape of the exported graph (static shapes of a num_steps
+  video) is timed alone (timing.MatmulShapeProbe, `parallel` products at
+  once as the square probe), its calls taking turns with the square probe's,
+  so each shape's rate is a same-load fraction of the square probe's; the
+  bound is the time the model's MatMuls take at those fractions of
+  square_gflops (the main run's probe rate), plus its other FLOPs at
+  square_gflops. What the model loses below it is not the shapes' matmul
+  rate but everything else (SoI pooling, NMS, gathers, per-op and per-call
+  overhead, idle cores).
+
+  Returns:
+    dict: bound_ms, matmul_float_ops, and 'shapes', one row per shape
+    (shape [m, k, n], count, float_ops, gflops, fraction_of_square_probe,
+    ms_at_main_probe_rate), largest FLOPs first.
+  """
+  shapes = {name: [1, num_steps, dim] for name, dim in stream_dims.items()}
+  for name in ('num_steps', 'fps', 'stride_frames', 'offset_frames'):
+    shapes[name] = [1]
+  counts = flops.saved_model_matmul_shapes(version_dir, shapes)
+  probes = {'square': square_probe}
+  for shape in counts:
+    probes[shape] = timing.MatmulShapeProbe(shape, parallel=parallel)
+  times = timing.time_interleaved(probes, 1, repeats)
+  square = square_probe.summary(times['square'])['gflops']
+  rows = []
+  for shape, count in counts.items():
+    rate = probes[shape].summary(times[shape])
+    float_ops = 2.0 * shape[0] * shape[1] * shape[2] * count
+    fraction = rate['gflops'] / square
+    rows.append({'shape': list(shape), 'count': count, 'float_ops': float_ops,
+                 'gflops': rate['gflops'], 'fraction_of_square_probe': fraction,
+                 'ms_at_main_probe_rate': 1000.0 * float_ops / (
+                     fraction * square_gflops * 1e9)})
+  rows.sort(key=lambda row: -row['float_ops'])
+  matmul_flop = flops.matmul_shape_float_ops(counts)
+  other_ms = 1000.0 * max(0, total_flop - matmul_flop) / (square_gflops * 1e9)
+  return {'bound_ms': sum(row['ms_at_main_probe_rate'] for row in rows) +
+                      other_ms,
+          'matmul_float_ops': matmul_flop, 'square_probe_gflops': square,
+          'shapes': rows}
+
+
 def _run_probe(version_dir, num_steps, repeats, settings, threads):
   process = subprocess.run(
       memory_probe.command(version_dir, num_steps, repeats, settings.seed,
@@ -319,6 +365,12 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
   _progress('FLOPs ...')
   model_flops = inference_float_ops(version_dir, stream_dims,
                                     settings.num_steps)
+  _progress('the model\'s matmul shapes, each alone ...')
+  shape_bound = matmul_shape_bound(
+      version_dir, stream_dims, settings.num_steps,
+      probes['matmul_float32'], matmul['gflops'],
+      model_flops['profiler']['total_float_ops'], settings.matmul_repeats,
+      probe_chains)
   _progress('scaling at %s x %d steps ...' % (
       ', '.join('%g' % f for f in settings.length_factors), settings.num_steps))
   scaling_results = scaling(version_dir, settings, settings.scaling_repeats,
@@ -338,6 +390,9 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
       'fp32_latency_ms': fp32_ms,
       'fp32_fraction_of_flop_bound': ideal_ms / fp32_ms,
       'matmul_gflops': matmul['gflops'],
+      # The same, against the bound at the model's own MatMul shapes' rates.
+      'fp32_fraction_of_shape_bound': shape_bound['bound_ms'] / fp32_ms,
+      'shape_bound_ms': shape_bound['bound_ms'],
       'bf16_latency_ms': None, 'bf16_speedup_vs_fp32': None,
       'bf16_matmul_gflops': None, 'bf16_matmul_speedup_vs_fp32': None,
       'bf16_fraction_of_flop_bound': None,
@@ -396,7 +451,7 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
                   'matmul_parallel_chains': probe_chains},
       'latency': latency, 'paper_latency_ms': PAPER_LATENCY_MS,
       'flops': model_flops, 'matmul': matmul,
-      'ideal_latency_ms': ideal_ms,
+      'ideal_latency_ms': ideal_ms, 'matmul_shape_bound': shape_bound,
       'fraction_of_matmul_peak': (
           ideal_ms / latency['tf2_signature']['median_ms']),
       'scaling': scaling_results, 'training': training,
@@ -447,6 +502,20 @@ def format_report(results):
       '| fraction of matmul peak attained (ideal / measured) | %.0f%% |' % (
           100 * results['fraction_of_matmul_peak']),
   ]
+  bound = results.get('matmul_shape_bound')
+  if bound is not None:
+    lines += [
+        '| the model\'s MatMul shapes alone (%d shapes, %.2f GFLOP): rate as '
+        'a fraction of the %dx%d probe\'s | %s |' % (
+            len(bound['shapes']), bound['matmul_float_ops'] / 1e9,
+            hw['size'], hw['size'], ', '.join(
+                '%s %.0f%%' % ('x'.join(str(d) for d in row['shape']),
+                               100 * row['fraction_of_square_probe'])
+                for row in bound['shapes'])),
+        '| ideal latency at those rates / fraction attained | %.1f ms / '
+        '%.0f%% |' % (bound['bound_ms'],
+                      100 * results['fp32_fraction_of_shape_bound']),
+    ]
   if results.get('bf16_latency_ms') is not None:
     bf16_runs = lat['tf2_signature_bfloat16']['runs']
     lines += [

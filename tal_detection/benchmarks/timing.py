@@ -130,6 +130,55 @@ class MatmulProbe:
             'runs': len(times)}
 
 
+class MatmulShapeProbe:
+  """Throughput (GFLOP/s) of [m, k] x [k, n] float32 products, one shape.
+
+  What one of a model's own MatMul shapes runs at alone: small products
+  run below the square probe's rate (less reuse per loaded weight, fixed
+  costs per op). Each call runs `parallel` sets of `chain` independent
+  products, each with its own [k, n] matrix (as every layer has its own
+  weights), in one tf.function; chain is chosen so a call holds at least
+  about 4 GFLOP (at most 1024 products), spreading the call's own overhead:
+  with 0.5 GFLOP calls the main config's [188 x 768] x [768 x 256] products
+  measured 181 against 291 GFLOP/s, the call's start and end costing as much
+  as the products (an op's own overhead stays: the model pays it too).
+  """
+
+  def __init__(self, shape, parallel=1, min_call_flop=4e9):
+    self.shape = tuple(int(d) for d in shape)
+    m, k, n = self.shape
+    self.parallel = parallel
+    self.chain = int(max(2, min(1024, np.ceil(min_call_flop /
+                                              (parallel * 2.0 * m * k * n)))))
+    rng = np.random.default_rng(0)
+    inputs = [tf.constant(rng.standard_normal((m, k)), tf.float32)
+              for _ in range(parallel)]
+    weights = [[tf.constant(rng.standard_normal((k, n)), tf.float32)
+                for _ in range(self.chain)] for _ in range(parallel)]
+
+    # The tensors are captured, not passed: arguments would be checked
+    # against the trace on every call, hundreds of them for small shapes,
+    # which measured as a third of the call's time.
+    @tf.function
+    def products():
+      # Summed to a scalar each, so only the products' outputs are written.
+      return [tf.add_n([tf.reduce_sum(tf.matmul(x, w)[:1, :1]) for w in ws])
+              for x, ws in zip(inputs, weights)]
+
+    self._products = products
+
+  def __call__(self):
+    return [x.numpy() for x in self._products()]
+
+  def summary(self, times):
+    m, k, n = self.shape
+    flop = self.parallel * self.chain * 2.0 * m * k * n
+    median = float(np.median(times))
+    return {'shape': list(self.shape), 'chain': self.chain,
+            'parallel_chains': self.parallel, 'median_s_per_call': median,
+            'gflops': flop / median / 1e9, 'runs': len(times)}
+
+
 def matmul_gflops(size, repeats, chain=10, dtype=tf.float32, parallel=1):
   """MatmulProbe's summary of `repeats` calls after 2 untimed ones."""
   probe = MatmulProbe(size, chain, dtype, parallel)
