@@ -53,6 +53,23 @@ def test_ops_of_unknown_shape_count_nothing():
       'Conv2D', 0) == 0
 
 
+def test_a_conditional_counts_as_its_costlier_branch():
+  """tf.cond's branches live in functions tfprof does not see; a model built
+  with one is counted as if the costlier branch ran."""
+  graph = tf.Graph()
+  with graph.as_default():
+    x = tf.compat.v1.placeholder(tf.float32, [4, 8])
+    pred = tf.compat.v1.placeholder(tf.bool, [])
+    w_small = tf.ones([8, 2])
+    w_big, w_out = tf.ones([8, 16]), tf.ones([16, 2])
+    tf.cond(pred, lambda: tf.matmul(x, w_small),
+            lambda: tf.matmul(tf.matmul(x, w_big), w_out))
+  assert {'If', 'StatelessIf'} & {op.type for op in graph.get_operations()}
+  assert flops.count_float_ops(graph)['float_ops_by_op_type'] == {
+      'MatMul': 2 * 4 * 8 * 16 + 2 * 4 * 16 * 2}
+  assert flops.matmul_shapes(graph) == {(4, 8, 16): 1, (4, 16, 2): 1}
+
+
 def _save_conv_and_fc(export_dir):
   graph = tf.Graph()
   with graph.as_default():
@@ -123,7 +140,7 @@ def test_exported_tiny_tal_net_dense_flops_equal_its_layers_by_hand(
 
 
 def test_exported_tiny_tal_net_matmul_shapes_are_its_layers(tiny_export):
-  """Every layer's [m, k] x [k, n] product, the SPN's inside its tf.cond."""
+  """Every layer's [m, k] x [k, n] product, once each."""
   shapes = {name: [1, TINY_STEPS, 6] if name == 'features_rgb' else [1]
             for name in ('features_rgb', 'num_steps', 'fps', 'stride_frames',
                          'offset_frames')}

@@ -1,6 +1,6 @@
-"""The fused SPN (native dilated convs, shared max-pools, first convs of
-towers with one input and dilation as one wider conv, a mask-free branch for
-unpadded batches) and the training one (a backward pass over the steps with a
+"""The fused SPN (convs as MatMuls of gathered taps, shared max-pools, first
+convs of towers with one input and dilation sharing one gather, padding
+applied by the gathers' index maps instead of masks or a branch) and the training one (a backward pass over the steps with a
 nonzero gradient only) against the original per-layer slim formulation on
 the same weights: same variables, outputs, gradients and detections."""
 import functools
@@ -64,8 +64,8 @@ def _both_implementations(tower_type, inputs, mask,
 @pytest.mark.parametrize('lengths', [[40, 40], [40, 23]])
 def test_fast_outputs_and_gradients_equal_the_layers_formulation(
     implementation, tower_type, lengths):
-  """Unpadded batches take the fused mask-free branch, padded ones the mask
-  one; the loss weighs a third of the anchors, as the sampled first-stage
+  """Unpadded and padded batches (the padded steps' taps read the zero row);
+  the loss weighs a third of the anchors, as the sampled first-stage
   losses do, so the sparse backward pass skips steps."""
   rng = np.random.RandomState(0)
   inputs = rng.randn(2, 40, 5).astype(np.float32)
@@ -124,8 +124,13 @@ def test_fused_graph_runs_convs_as_matmuls_and_shares_first_convs():
     _network(spn_towers.MULTI_DILATED, spn_towers.FUSED).predict(
         tf.compat.v1.placeholder(tf.float32, [None, None, 5]),
         tf.compat.v1.placeholder(tf.bool, [None, None]), scope='SPN')
-  assert not {'SpaceToBatchND', 'Conv2D'} & _op_types(graph)
-  assert 'If' in _op_types(graph) or 'StatelessIf' in _op_types(graph)
+  # No branch: a cond's Switch kept a frozen export's weights from reaching
+  # the MatMuls as constants. No mask multiply of any activation either.
+  assert not {'SpaceToBatchND', 'Conv2D', 'If', 'StatelessIf',
+              'Switch'} & _op_types(graph)
+  assert not [op.name for op in graph.get_operations()
+              if op.type == 'Mul' and op.outputs[0].dtype.is_floating
+              and 'Initializer' not in op.name]
   with tf.Graph().as_default() as graph:
     _network(spn_towers.MULTI_DILATED, spn_towers.FUSED).predict(
         tf.compat.v1.placeholder(tf.float32, [None, None, 5]), scope='SPN')
@@ -205,8 +210,8 @@ def test_row_sparse_backward_conv_equals_dense_conv_gradients(activation,
 
 
 def test_training_graphs_default_to_the_sparse_backward_implementation():
-  """Training: no dense conv gradients and no cond (the losses would take
-  the gradients of both branches); inference: the fused graph's cond."""
+  """Training: no dense conv gradients, the sparse backward's scatter;
+  inference: the fused graph (no gradient). Neither holds a cond."""
   for is_training in (True, False):
     with tf.Graph().as_default() as graph:
       inputs = tf.compat.v1.placeholder(tf.float32, [None, None, 5])
@@ -222,14 +227,13 @@ def test_training_graphs_default_to_the_sparse_backward_implementation():
         tf.gradients(tf.reduce_sum(objectness),
                      tf.compat.v1.trainable_variables() + [inputs])
     types = _op_types(graph)
-    has_cond = bool({'If', 'StatelessIf'} & types)
+    assert not {'If', 'StatelessIf'} & types
     if is_training:
-      assert not has_cond
       assert not {'Conv2DBackpropFilter', 'Conv2DBackpropInput',
                   'SpaceToBatchND'} & types
       assert 'UnsortedSegmentSum' in types
     else:
-      assert has_cond
+      assert 'UnsortedSegmentSum' not in types
 
 
 def test_batch_norm_uses_the_layers_formulation_without_a_cond():

@@ -6,11 +6,10 @@ can only count an op whose shapes are static; saved_model_float_ops therefore
 re-imports an exported model with static-shape inputs first. Ops without a
 registered flops statistic (NMS loops, gathers, reshapes) count nothing.
 
-Conditionals (tf.cond's If / StatelessIf ops, e.g. the SPN's fast path for
-unpadded batches) hold their ops in function bodies the profiler does not
-see; each is counted as its costlier branch, profiled on the branch's graph
-with the shapes the conditional's inputs have. For TAL-Net the branches
-differ only by the padding-mask multiplies, so that is the mask path's count.
+Conditionals (tf.cond's If / StatelessIf ops, in a model built with one)
+hold their ops in function bodies the profiler does not see; each is counted
+as its costlier branch, profiled on the branch's graph with the shapes the
+conditional's inputs have. (TAL-Net's own graphs hold none.)
 """
 import tensorflow as tf
 from tensorflow.python.framework import function_def_to_graph

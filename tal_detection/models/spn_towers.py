@@ -24,14 +24,17 @@ batch the steps beyond L hold whatever the previous layer produced there (the
 reduction conv's bias and ReLU, garbage inputs), so:
   * before a max-pool, padded steps are set to the dtype's most negative value,
     so they never win the max of a window that contains a valid step;
-  * the input, and the output of the max-pool and of every conv, is multiplied
-    by the valid mask, so each conv reads exact zeros beyond L, as SAME padding
-    would give.
+  * every conv reads exact zeros beyond L, as SAME padding would give: the
+    'layers' implementation multiplies the input and every layer's output by
+    the valid mask, and so does 'sparse_backward' after every layer;
+    'fused' gathers each conv's taps through an index map that sends a tap
+    outside [0, T) or on a padded step to an appended zero row, so none of
+    its activations is masked.
 Outputs on padded steps are meaningless and must be ignored by the caller.
 (Batch norm in training mode would still see padded steps in its batch
 statistics; it is off by default.)
 
-Two implementations compute the same function on the same variables:
+Three implementations compute the same function on the same variables:
   * 'fused' (the default without batch norm): every layer's variables are
     created as slim.conv1d would (same names, shapes, order, initializer and
     regularizer from the arg_scope), then every conv runs as one MatMul of
@@ -39,11 +42,13 @@ Two implementations compute the same function on the same variables:
     on the SPN's shapes oneDNN's MatMul beats its dilated Conv2D), one
     max-pool per distinct pool kernel, the first convs of towers that read
     the same input at the same dilation sharing one gather of their taps.
-    When no step of the batch is padding (one video, or equal lengths) a
-    tf.cond takes a branch without any mask multiply or max-pool fill.
+    Padding costs one select before the max-pools and the index maps (a
+    few integer ops per dilation); there is no branch, so a bfloat16
+    export's frozen weights reach their MatMuls as constants (through a
+    tf.cond's Switch they were not, and oneDNN re-packed them every call).
   * 'sparse_backward' (the default of training graphs): the same variables,
-    the same MatMuls of gathered taps forward, masks always (no cond), one
-    conv per tower layer, and a backward pass that works only on the steps whose output
+    the same MatMuls of gathered taps forward, one conv per tower layer, and
+    a backward pass that works only on the steps whose output
     gradient is nonzero (conv1d_with_row_sparse_backward). The first-stage
     losses weigh only the sampled anchors (256 of T*K), so a tower's heads
     pass a gradient to about 1 step in 6; the dense conv gradients TF would
@@ -51,8 +56,7 @@ Two implementations compute the same function on the same variables:
     one 188-step video, 15% of the steps of each tower with a gradient:
     forward + backward 34 ms against 58 ms for 'layers').
   * 'layers': one slim.conv1d per layer, masks everywhere (the original
-    formulation; always used when batch norm is configured, whose update ops
-    must not live in a cond branch).
+    formulation; always used when batch norm is configured).
 """
 import contextlib
 import math
@@ -337,51 +341,36 @@ class SegmentProposalNetwork(object):
 
   def _predict_fused(self, features, valid_mask, conv_args):
     """The FUSED implementation (module docstring)."""
-    dtype = features.dtype
-    # Variables outside any cond: both branches read them.
-    towers = self._tower_variables(int(features.shape[-1]), dtype, conv_args)
+    towers = self._tower_variables(int(features.shape[-1]), features.dtype,
+                                   conv_args)
     activation_fn = conv_args.get('activation_fn', tf.nn.relu)
-
-    def run(net, mask):
-      return self._fused_graph(net, mask, towers, activation_fn)
-
-    net = features
-    if valid_mask is None:
-      objectness, boxes = run(net, None)
-    else:
-      valid = tf.cast(valid_mask, tf.bool)
-      mask = tf.cast(valid, dtype)[:, :, None]
-      objectness, boxes = tf.cond(
-          tf.reduce_all(valid), lambda: run(net, None),
-          lambda: run(net * mask, mask))
+    valid = None if valid_mask is None else tf.cast(valid_mask, tf.bool)
+    objectness, boxes = self._fused_graph(features, valid, towers,
+                                          activation_fn)
     num_scales = len(self._anchor_scales)
     return (_split_anchors(objectness, num_scales, features.shape),
             _split_anchors(boxes, num_scales, features.shape))
 
-  def _fused_graph(self, net, mask, towers, activation_fn):
-    """Objectness and regression [B, T, K*2] each; mask None: no padding."""
-
-    def masked(tensor):
-      return tensor if mask is None else tensor * mask
-
+  def _fused_graph(self, net, valid, towers, activation_fn):
+    """Objectness and regression [B, T, K*2] each; valid: [B, T] bool or
+    None (no padding)."""
+    tap_sources = _TapSources(tf.shape(net)[0], tf.shape(net)[1], valid)
     pooled_by_kernel = {}
 
     def pooled(kernel):
       """The input max-pooled with `kernel` (once per distinct kernel)."""
       if kernel not in pooled_by_kernel:
         source = net
-        if mask is not None:
+        if valid is not None:
           # Padded steps must never win a max over a window with a valid one.
-          lowest = tf.constant(source.dtype.min, source.dtype)
-          source = tf.where(tf.broadcast_to(mask > 0, tf.shape(source)),
-                            source, tf.fill(tf.shape(source), lowest))
-        pooled_by_kernel[kernel] = masked(tf.nn.max_pool1d(
-            source, ksize=kernel, strides=1, padding='SAME',
-            name='max_pool'))
+          source = tf.where(valid[:, :, None], source,
+                            tf.constant(source.dtype.min, source.dtype))
+        pooled_by_kernel[kernel] = tf.nn.max_pool1d(
+            source, ksize=kernel, strides=1, padding='SAME', name='max_pool')
       return pooled_by_kernel[kernel]
 
     # The first convs of towers reading the same input (pool kernel) at the
-    # same dilation run as one conv of their concatenated kernels.
+    # same dilation share one gather of their taps.
     first_conv = {}
     groups = {}
     for index, (layout, _, _) in enumerate(towers):
@@ -390,17 +379,16 @@ class SegmentProposalNetwork(object):
     for (kernel, rate1), members in groups.items():
       source = net if kernel == 1 else pooled(kernel)
       outputs = _apply_conv(source, [towers[i][2]['conv1'] for i in members],
-                            rate1, activation_fn)
-      for index, output in zip(members, outputs):
-        first_conv[index] = masked(output)
+                            rate1, activation_fn, tap_sources)
+      first_conv.update(zip(members, outputs))
 
     objectness, boxes = [], []
     for index, (layout, _, layers) in enumerate(towers):
       if layout is None:
         tower = net
       else:
-        tower = masked(_apply_conv(first_conv[index], [layers['conv2']],
-                                   layout[2], activation_fn)[0])
+        tower = _apply_conv(first_conv[index], [layers['conv2']], layout[2],
+                            activation_fn, tap_sources)[0]
       if self._is_training and self._head_dropout_rate > 0:
         # Eval and export graphs hold no dropout op (deterministic outputs).
         tower = tf.nn.dropout(tower, rate=self._head_dropout_rate,
@@ -509,25 +497,36 @@ def _split_anchors(head_output, num_scales, features_shape=None):
   return result
 
 
-def _apply_conv(net, layers, rate, activation_fn):
+def _apply_conv(net, layers, rate, activation_fn, tap_sources=None):
   """SAME kernel-k convs of several layers on the same [B, T, D] input.
 
   The k dilated taps of every step are gathered side by side once ([B*T,
-  k*D], zeros beyond the ends, as slim.conv1d's SAME padding reads), then
-  each layer is one MatMul with its kernel reshaped to [k*D, out]. Measured
-  on the main config's exports, same weights, calls alternating (one
-  Session run each):
+  k*D], zeros beyond the ends, as slim.conv1d's SAME padding reads, and on
+  the padded steps tap_sources marks), then each layer is one MatMul with its
+  kernel reshaped to [k*D, out]. Measured on the main config's exports, same
+  weights, calls alternating (one Session run each):
     * against native dilated Conv2D, one per tower: float32 1.09x faster;
     * against one MatMul of the layers' kernels concatenated in the graph:
       float32 1.035x faster (the concatenation of variables ran on every
       call), bfloat16 the same (its constant kernels are folded at load).
+
+  Args:
+    tap_sources: _TapSources of net's batch (None: one for net, no padding).
 
   Returns:
     One [B, T, out] tensor per layer.
   """
   kernel_size, in_depth = [int(d) for d in layers[0][0].shape[:2]]
   shape = tf.shape(net)
-  columns = _tap_columns(net, kernel_size, rate)
+  if kernel_size == 1:
+    columns = tf.reshape(net, [-1, in_depth])
+  else:
+    if tap_sources is None:
+      tap_sources = _TapSources(shape[0], shape[1])
+    columns = tf.reshape(
+        tf.gather(_with_zero_row(tf.reshape(net, [-1, in_depth])),
+                  tap_sources.rows(kernel_size, rate)),
+        [-1, kernel_size * in_depth])
   outputs = []
   for weights, biases in layers:
     output = tf.nn.bias_add(tf.matmul(
@@ -539,24 +538,51 @@ def _apply_conv(net, layers, rate, activation_fn):
   return outputs
 
 
-def _tap_columns(net, kernel_size, rate):
-  """[B*T, k*D]: the k dilated taps of every step of [B, T, D], side by side.
+def _with_zero_row(rows):
+  """[N, D] -> [N + 1, D]: row N reads zeros (where a tap outside the video
+  or on a padded step points)."""
+  return tf.concat([rows, tf.zeros([1, int(rows.shape[-1])], rows.dtype)], 0)
 
-  Tap j of step t reads step t + (j - floor((k-1)/2)) * rate, zero beyond
-  the video's ends: the SAME padding of a stride-1 conv ((k - 1) * rate
-  zeros, the odd one after the end for even k), so the columns times the
-  kernel reshaped to [k*D, out] are the dilated conv.
+
+class _TapSources(object):
+  """Which input row each dilated tap of a SAME conv reads, per (k, rate).
+
+  Tap j of step t of video b reads step s = t + j * rate - floor((k-1) *
+  rate / 2) (SAME padding of a stride-1 conv: (k-1)*rate zeros, the odd one
+  after the end for even k), i.e. row b*T + s of the [B*T, D] input, or row
+  B*T (a zero row appended by _with_zero_row) when s is outside [0, T) or,
+  with `valid`, a padded step. One gather of those rows is the conv's
+  columns with SAME padding and the batch's padding both applied, with no
+  pad of the input and no mask of any activation. Maps are built once per
+  (k, rate) and shared by every conv of the network that uses them.
   """
-  in_depth = int(net.shape[-1])
-  if kernel_size == 1:
-    return tf.reshape(net, [-1, in_depth])
-  total_padding = (kernel_size - 1) * rate
-  padded = tf.pad(net, [[0, 0], [total_padding // 2,
-                                 total_padding - total_padding // 2], [0, 0]])
-  # One gather writes the taps side by side ([B, T, k, D]).
-  columns = tf.gather(padded, tf.range(tf.shape(net)[1])[:, None] +
-                      rate * tf.range(kernel_size)[None, :], axis=1)
-  return tf.reshape(columns, [-1, kernel_size * in_depth])
+
+  def __init__(self, batch, num_time, valid=None):
+    """batch, num_time: int32 scalars; valid: [B, T] bool or None (no
+    padding)."""
+    self._batch = batch
+    self._num_time = num_time
+    self._valid = valid
+    self._rows = {}
+
+  def rows(self, kernel_size, rate):
+    """[B*T*k] int32, step-major then tap: the rows the taps read."""
+    key = (kernel_size, rate)
+    if key not in self._rows:
+      offsets = [tap * rate - (kernel_size - 1) * rate // 2
+                 for tap in range(kernel_size)]
+      steps = tf.range(self._num_time)[:, None] + tf.constant(offsets)[None]
+      inside = tf.logical_and(steps >= 0, steps < self._num_time)  # [T, k]
+      num_rows = self._batch * self._num_time
+      rows = (tf.range(self._batch)[:, None, None] * self._num_time +
+              steps[None])  # [B, T, k]
+      keep = tf.broadcast_to(inside[None], tf.shape(rows))
+      if self._valid is not None:
+        valid_rows = tf.concat([tf.reshape(self._valid, [-1]), [False]], 0)
+        keep = tf.logical_and(keep, tf.gather(
+            valid_rows, tf.where(keep, rows, num_rows)))
+      self._rows[key] = tf.reshape(tf.where(keep, rows, num_rows), [-1])
+    return self._rows[key]
 
 
 def _apply_heads(tower, layers):
@@ -606,7 +632,8 @@ def conv1d_with_row_sparse_backward(inputs, weights, biases, rate,
 
   @tf.custom_gradient
   def conv(x, w, b):
-    pre_activation = _apply_conv(x, [(w, b)], rate, None)[0]
+    tap_sources = _TapSources(tf.shape(x)[0], tf.shape(x)[1])
+    pre_activation = _apply_conv(x, [(w, b)], rate, None, tap_sources)[0]
     if activation_fn is None:
       output = pre_activation
     else:
@@ -614,7 +641,6 @@ def conv1d_with_row_sparse_backward(inputs, weights, biases, rate,
 
     def grad(output_grad):
       shape = tf.shape(x)
-      num_time = shape[1]
       in_depth = int(x.shape[-1])
       out_depth = int(w.shape[-1])
       flat_x = tf.reshape(x, [-1, in_depth])
@@ -635,17 +661,12 @@ def conv1d_with_row_sparse_backward(inputs, weights, biases, rate,
       elif activation_fn is not None:
         row_pre = tf.gather(tf.reshape(pre_activation, [-1, out_depth]), rows)
         row_grad = tf.gradients(activation_fn(row_pre), row_pre, row_grad)[0]
-      # Input row of tap j for output step t: t + (j - (k-1)/2) * rate, or
-      # the extra zero row past the end when that falls outside the video.
-      step = rows % num_time
-      sources = []
-      for tap in range(kernel_size):
-        offset = (tap - (kernel_size - 1) // 2) * rate
-        inside = tf.logical_and(step + offset >= 0, step + offset < num_time)
-        sources.append(tf.where(inside, rows + offset, num_rows))
-      sources = tf.reshape(tf.stack(sources, axis=1), [-1])
-      padded_x = tf.concat([flat_x, tf.zeros([1, in_depth], flat_x.dtype)], 0)
-      columns = tf.reshape(tf.gather(padded_x, sources),
+      # The input rows of each tap of those steps (the forward's map; the
+      # zero row past the end where a tap falls outside the video).
+      sources = tf.reshape(tf.gather(
+          tf.reshape(tap_sources.rows(kernel_size, rate), [-1, kernel_size]),
+          rows), [-1])
+      columns = tf.reshape(tf.gather(_with_zero_row(flat_x), sources),
                            [-1, kernel_size * in_depth])
       weights_grad = tf.reshape(
           tf.matmul(columns, row_grad, transpose_a=True), tf.shape(w))
