@@ -192,9 +192,11 @@ def run_benchmark(settings):
     model = {'source': '%s, random-initialised weights' %
                        os.path.relpath(FLAGS.pipeline_config_path, _REPO_ROOT),
              'note': 'weights are random (a checkpoint of the initialised '
-                     'model, exported with tools/export_saved_model.py\'s '
-                     'exporter): timing does not depend on training, except '
-                     'that NMS work depends on the scores.'}
+                     'model, biases drawn in [-0.05, 0.05] as a trained '
+                     'model\'s are nonzero, exported with '
+                     'tools/export_saved_model.py\'s exporter): timing does '
+                     'not depend on training, except that NMS work depends '
+                     'on the scores.'}
     return inference.run(pipeline, version_dirs['float32'], model, settings,
                          export_seconds,
                          bf16_version_dir=version_dirs['bfloat16'],
