@@ -158,9 +158,13 @@ def test_conv_as_matmul_equals_same_convolution(kernel_size, rate,
               for depth in (3, 5)]
   with tf.Graph().as_default():
     inputs_t = tf.constant(inputs)
-    got = spn_towers._apply_conv(  # pylint: disable=protected-access
-        inputs_t, [(tf.constant(w), tf.constant(b)) for w, b in layers],
-        rate, tf.tanh)
+    # pylint: disable=protected-access
+    got = spn_towers._apply_conv(
+        tf.reshape(inputs_t, [-1, 4]),
+        [(tf.constant(w), tf.constant(b)) for w, b in layers], rate, tf.tanh,
+        spn_towers._TapSources(2, num_steps))
+    # pylint: enable=protected-access
+    got = [tf.reshape(rows, [2, num_steps, -1]) for rows in got]
     expected = [tf.tanh(tf.nn.bias_add(tf.nn.convolution(
         inputs_t, w, padding='SAME', dilations=[rate]), b))
                 for w, b in layers]

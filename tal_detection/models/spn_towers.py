@@ -340,33 +340,35 @@ class SegmentProposalNetwork(object):
     return towers
 
   def _predict_fused(self, features, valid_mask, conv_args):
-    """The FUSED implementation (module docstring)."""
+    """The FUSED implementation (module docstring).
+
+    Between the input and the outputs every activation stays a [B*T, D]
+    matrix (what the gathers read and the MatMuls write): no reshape back to
+    [B, T, D] per layer, only for the max-pools' input.
+    """
     towers = self._tower_variables(int(features.shape[-1]), features.dtype,
                                    conv_args)
     activation_fn = conv_args.get('activation_fn', tf.nn.relu)
     valid = None if valid_mask is None else tf.cast(valid_mask, tf.bool)
-    objectness, boxes = self._fused_graph(features, valid, towers,
-                                          activation_fn)
-    num_scales = len(self._anchor_scales)
-    return (_split_anchors(objectness, num_scales, features.shape),
-            _split_anchors(boxes, num_scales, features.shape))
-
-  def _fused_graph(self, net, valid, towers, activation_fn):
-    """Objectness and regression [B, T, K*2] each; valid: [B, T] bool or
-    None (no padding)."""
-    tap_sources = _TapSources(tf.shape(net)[0], tf.shape(net)[1], valid)
-    pooled_by_kernel = {}
+    # [B, T] from the mask when there is one: every stream's SPN then builds
+    # the same index maps from the same tensors, which grappler merges.
+    shape = tf.shape(features)[:2] if valid is None else tf.shape(valid)
+    tap_sources = _TapSources(shape[0], shape[1], valid)
+    in_depth = int(features.shape[-1])
+    rows = tf.reshape(features, [-1, in_depth])
+    pooled_by_kernel = {1: rows}
 
     def pooled(kernel):
       """The input max-pooled with `kernel` (once per distinct kernel)."""
       if kernel not in pooled_by_kernel:
-        source = net
+        source = features
         if valid is not None:
           # Padded steps must never win a max over a window with a valid one.
           source = tf.where(valid[:, :, None], source,
                             tf.constant(source.dtype.min, source.dtype))
-        pooled_by_kernel[kernel] = tf.nn.max_pool1d(
-            source, ksize=kernel, strides=1, padding='SAME', name='max_pool')
+        pooled_by_kernel[kernel] = tf.reshape(tf.nn.max_pool1d(
+            source, ksize=kernel, strides=1, padding='SAME', name='max_pool'),
+                                              [-1, in_depth])
       return pooled_by_kernel[kernel]
 
     # The first convs of towers reading the same input (pool kernel) at the
@@ -377,28 +379,36 @@ class SegmentProposalNetwork(object):
       if layout is not None:
         groups.setdefault(layout[:2], []).append(index)
     for (kernel, rate1), members in groups.items():
-      source = net if kernel == 1 else pooled(kernel)
-      outputs = _apply_conv(source, [towers[i][2]['conv1'] for i in members],
-                            rate1, activation_fn, tap_sources)
-      first_conv.update(zip(members, outputs))
+      first_conv.update(zip(members, _apply_conv(
+          pooled(kernel), [towers[i][2]['conv1'] for i in members], rate1,
+          activation_fn, tap_sources)))
 
-    objectness, boxes = [], []
+    tower_rows = []
     for index, (layout, _, layers) in enumerate(towers):
       if layout is None:
-        tower = net
+        tower_rows.append(rows)
       else:
-        tower = _apply_conv(first_conv[index], [layers['conv2']], layout[2],
-                            activation_fn, tap_sources)[0]
+        tower_rows.append(_apply_conv(first_conv[index], [layers['conv2']],
+                                      layout[2], activation_fn,
+                                      tap_sources)[0])
+    return self._heads_to_anchors(tower_rows, towers, features)
+
+  def _heads_to_anchors(self, tower_rows, towers, features):
+    """Every tower's heads on its [B*T, D] rows -> objectness and regression
+    [B, T, K, 2] (towers in anchor-scale order)."""
+    objectness, boxes = [], []
+    for rows, (_, _, layers) in zip(tower_rows, towers):
       if self._is_training and self._head_dropout_rate > 0:
         # Eval and export graphs hold no dropout op (deterministic outputs).
-        tower = tf.nn.dropout(tower, rate=self._head_dropout_rate,
-                              name='HeadDropout')
-      tower_objectness, tower_boxes = _apply_heads(tower, layers)
+        rows = tf.nn.dropout(rows, rate=self._head_dropout_rate,
+                             name='HeadDropout')
+      tower_objectness, tower_boxes = _apply_heads(rows, layers)
       objectness.append(tower_objectness)
       boxes.append(tower_boxes)
-    if len(towers) == 1:
-      return objectness[0], boxes[0]
-    return tf.concat(objectness, axis=2), tf.concat(boxes, axis=2)
+    num_scales = len(self._anchor_scales)
+    return tuple(_split_anchors(tf.concat(outputs, axis=1), num_scales,
+                                features)
+                 for outputs in (objectness, boxes))
 
   def _predict_sparse_backward(self, features, valid_mask, conv_args):
     """The SPARSE_BACKWARD implementation (module docstring)."""
@@ -427,7 +437,7 @@ class SegmentProposalNetwork(object):
             name='max_pool'))
       return pooled_by_kernel[kernel]
 
-    objectness, boxes = [], []
+    tower_rows = []
     for layout, _, layers in towers:
       tower = net
       if layout is not None:
@@ -437,21 +447,10 @@ class SegmentProposalNetwork(object):
           weights, biases = layers[name]
           tower = masked(conv1d_with_row_sparse_backward(
               tower, weights, biases, rate, activation_fn))
-      if self._is_training and self._head_dropout_rate > 0:
-        # Eval and export graphs hold no dropout op (deterministic outputs).
-        tower = tf.nn.dropout(tower, rate=self._head_dropout_rate,
-                              name='HeadDropout')
       # (The heads' input gradient keeps the exact zeros of unsampled
       # anchors, which the convs below skip.)
-      tower_objectness, tower_boxes = _apply_heads(tower, layers)
-      objectness.append(tower_objectness)
-      boxes.append(tower_boxes)
-    num_scales = len(self._anchor_scales)
-    if len(towers) > 1:
-      objectness = [tf.concat(objectness, axis=2)]
-      boxes = [tf.concat(boxes, axis=2)]
-    return (_split_anchors(objectness[0], num_scales, features.shape),
-            _split_anchors(boxes[0], num_scales, features.shape))
+      tower_rows.append(tf.reshape(tower, [-1, int(tower.shape[-1])]))
+    return self._heads_to_anchors(tower_rows, towers, features)
 
   def _tconv_tower(self, net, mask):
     """Two conv1d, kernel 3, dilation 1, zeroed on padded steps."""
@@ -480,25 +479,25 @@ class SegmentProposalNetwork(object):
                              normalizer_fn=None, scope='ObjectnessPredictor')
     boxes = slim.conv1d(net, num_scales * 2, 1, activation_fn=None,
                         normalizer_fn=None, scope='BoxEncodingPredictor')
-    return (_split_anchors(objectness, num_scales),
-            _split_anchors(boxes, num_scales))
+    return (_split_anchors(objectness, num_scales, net),
+            _split_anchors(boxes, num_scales, net))
 
 
-def _split_anchors(head_output, num_scales, features_shape=None):
-  """[B, T, K*2] -> [B, T, K, 2].
+def _split_anchors(head_output, num_scales, features):
+  """[B, T, K*2] or [B*T, K*2] -> [B, T, K, 2] ([B, T] those of the [B, T, D]
+  `features`, static where they are).
 
   Channel k*2 + j is anchor k, output j.
   """
-  dynamic_shape = tf.shape(head_output)
-  result = tf.reshape(head_output, tf.stack(
-      [dynamic_shape[0], dynamic_shape[1], num_scales, 2]))
-  static = features_shape if features_shape is not None else head_output.shape
-  result.set_shape([static[0], static[1], num_scales, 2])
+  shape = tf.shape(features)
+  result = tf.reshape(head_output, tf.stack([shape[0], shape[1], num_scales,
+                                             2]))
+  result.set_shape([features.shape[0], features.shape[1], num_scales, 2])
   return result
 
 
-def _apply_conv(net, layers, rate, activation_fn, tap_sources=None):
-  """SAME kernel-k convs of several layers on the same [B, T, D] input.
+def _apply_conv(rows, layers, rate, activation_fn, tap_sources):
+  """SAME kernel-k convs of several layers on the same [B*T, D] input rows.
 
   The k dilated taps of every step are gathered side by side once ([B*T,
   k*D], zeros beyond the ends, as slim.conv1d's SAME padding reads, and on
@@ -511,30 +510,26 @@ def _apply_conv(net, layers, rate, activation_fn, tap_sources=None):
       call), bfloat16 the same (its constant kernels are folded at load).
 
   Args:
-    tap_sources: _TapSources of net's batch (None: one for net, no padding).
+    rows: [B*T, D], video-major (the [B, T, D] activations reshaped).
+    layers: [(weights [k, D, out], biases [out])], all of one k.
+    rate: the dilation (Python int >= 1).
+    activation_fn: None or an element-wise function.
+    tap_sources: _TapSources of the batch.
 
   Returns:
-    One [B, T, out] tensor per layer.
+    One [B*T, out] tensor per layer.
   """
   kernel_size, in_depth = [int(d) for d in layers[0][0].shape[:2]]
-  shape = tf.shape(net)
-  if kernel_size == 1:
-    columns = tf.reshape(net, [-1, in_depth])
-  else:
-    if tap_sources is None:
-      tap_sources = _TapSources(shape[0], shape[1])
+  columns = rows
+  if kernel_size > 1:
     columns = tf.reshape(
-        tf.gather(_with_zero_row(tf.reshape(net, [-1, in_depth])),
-                  tap_sources.rows(kernel_size, rate)),
+        tf.gather(_with_zero_row(rows), tap_sources.rows(kernel_size, rate)),
         [-1, kernel_size * in_depth])
   outputs = []
   for weights, biases in layers:
     output = tf.nn.bias_add(tf.matmul(
         columns, tf.reshape(weights, [kernel_size * in_depth, -1])), biases)
-    if activation_fn is not None:
-      output = activation_fn(output)
-    outputs.append(tf.reshape(output, tf.concat(
-        [shape[:2], [int(biases.shape[0])]], axis=0)))
+    outputs.append(output if activation_fn is None else activation_fn(output))
   return outputs
 
 
@@ -585,19 +580,14 @@ class _TapSources(object):
     return self._rows[key]
 
 
-def _apply_heads(tower, layers):
-  """A tower's objectness and regression heads ([B, T, 2K] each) as ONE
-  MatMul of their kernel-1 weights concatenated (tiny, [D, 4K]): one op
-  instead of two per tower."""
+def _apply_heads(rows, layers):
+  """A tower's objectness and regression heads ([B*T, 2K] each) on its
+  [B*T, D] rows as ONE MatMul of their kernel-1 weights concatenated (tiny,
+  [D, 4K]): one op instead of two per tower."""
   weights = tf.concat([tf.squeeze(layers[name][0], 0) for name in _HEAD_NAMES],
                       axis=1)
   biases = tf.concat([layers[name][1] for name in _HEAD_NAMES], axis=0)
-  heads = tf.nn.bias_add(
-      tf.matmul(tf.reshape(tower, [-1, int(weights.shape[0])]), weights),
-      biases)
-  heads = tf.reshape(heads, tf.concat(
-      [tf.shape(tower)[:2], [int(biases.shape[0])]], axis=0))
-  return tf.split(heads, 2, axis=2)
+  return tf.split(tf.nn.bias_add(tf.matmul(rows, weights), biases), 2, axis=1)
 
 
 def conv1d_with_row_sparse_backward(inputs, weights, biases, rate,
@@ -632,18 +622,20 @@ def conv1d_with_row_sparse_backward(inputs, weights, biases, rate,
 
   @tf.custom_gradient
   def conv(x, w, b):
-    tap_sources = _TapSources(tf.shape(x)[0], tf.shape(x)[1])
-    pre_activation = _apply_conv(x, [(w, b)], rate, None, tap_sources)[0]
+    shape = tf.shape(x)
+    tap_sources = _TapSources(shape[0], shape[1])
+    flat_x = tf.reshape(x, [-1, int(x.shape[-1])])
+    pre_activation = tf.reshape(
+        _apply_conv(flat_x, [(w, b)], rate, None, tap_sources)[0],
+        tf.concat([shape[:2], [int(w.shape[-1])]], axis=0))
     if activation_fn is None:
       output = pre_activation
     else:
       output = activation_fn(pre_activation)
 
     def grad(output_grad):
-      shape = tf.shape(x)
       in_depth = int(x.shape[-1])
       out_depth = int(w.shape[-1])
-      flat_x = tf.reshape(x, [-1, in_depth])
       num_rows = tf.shape(flat_x)[0]
       flat_grad = tf.reshape(output_grad, [-1, out_depth])
       # Rows whose largest |gradient| is not 0 (NaN rows too). Abs and a
