@@ -1,10 +1,7 @@
-"""Exports a trained model as a frozen SavedModel (TF Serving layout).
+"""Exports a trained model as a SavedModel with variables (TF Serving layout).
 
 Layout written under output_directory:
-  <version>/saved_model.pb, <version>/variables/   (what TF Serving loads; the
-                                                   weights are constants of
-                                                   the graph, as the OD API's
-                                                   exporter freezes them)
+  <version>/saved_model.pb, <version>/variables/   (what TF Serving loads)
   pipeline.config                                  (the effective config)
   label_map.pbtxt                                  (if the config names one)
   time_base.json                                   (fps, stride, window)
@@ -323,14 +320,16 @@ def _save_saved_model(sess, placeholders, outputs, path):
 def _save_with_constant_weights(sess, placeholders, outputs, path):
   """Like _save_saved_model, the restored weights frozen into constants.
 
-  As the OD API's exporter freezes its graphs. Whatever is computed from the
-  weights alone is then folded once when the model is loaded (grappler's
-  constant folding) instead of on every call: a lower precision's casts of
-  ~9M weights, the reshapes and concatenations that turn conv kernels into
-  MatMul operands; and no variable is looked up and read per call (328 ops
-  of the main config). Measured on the main config, same weights, calls
-  alternating: float32 1.031x faster (tf.saved_model.load signature) and
-  1.019x (tf.compat.v1 Session) than with variables.
+  For a lower-precision export: the float32 variables are read through casts,
+  and a cast of a variable runs on every call (~9M weights for the main
+  config), while a cast of a constant is folded once when the model is loaded
+  (grappler's constant folding), leaving bfloat16 weights in the graph.
+
+  Float32 exports keep their variables: frozen, the main config ran 1.03x
+  faster (tf.saved_model.load signature, same weights, calls alternating)
+  but its serving process grew from 655 to 1302 MiB resident after two
+  calls (the constants are copied into every graph and function TensorFlow
+  builds from the SavedModel), too much memory for 3% of latency.
   """
   frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
       sess, sess.graph.as_graph_def(),
@@ -392,8 +391,12 @@ def export_inference_graph(input_type, pipeline_config, trained_checkpoint_prefi
       except tf.errors.OpError as e:
         raise ValueError('checkpoint %s: cannot be restored: %s' % (
             trained_checkpoint_prefix, error_util.op_error_summary(e))) from None
-      _save_with_constant_weights(sess, placeholders, outputs,
-                                  os.path.join(staging, 'model'))
+      if precision == 'float32':
+        _save_saved_model(sess, placeholders, outputs,
+                          os.path.join(staging, 'model'))
+      else:
+        _save_with_constant_weights(sess, placeholders, outputs,
+                                    os.path.join(staging, 'model'))
     config_util.save_pipeline_config(pipeline_config, staging)
     label_map_path = pipeline_config.eval_input_reader.label_map_path
     if label_map_path and tf.io.gfile.exists(label_map_path):

@@ -104,13 +104,6 @@ def _assert_same_detections(actual, expected, keys=_DETECTION_KEYS):
                                  atol=1e-5, err_msg=key)
 
 
-def _saved_graph_def(version_dir):
-  saved_model = saved_model_pb2.SavedModel()
-  with open(os.path.join(version_dir, 'saved_model.pb'), 'rb') as f:
-    saved_model.ParseFromString(f.read())
-  return saved_model.meta_graphs[0].graph_def
-
-
 def _serve(signature, video):
   """Runs a loaded serving signature on numpy inputs; numpy outputs."""
   return {k: v.numpy() for k, v in signature(
@@ -122,12 +115,11 @@ def test_export_writes_versioned_layout_with_config_and_label_map(
     exported_model, trained_model, tiny_dataset):
   version_dir = os.path.join(exported_model, '1')
   assert os.path.isfile(os.path.join(version_dir, 'saved_model.pb'))
-  # Frozen, as the OD API's exporter writes it: the weights are constants of
-  # the graph, no variable is left to read.
-  graph_def = _saved_graph_def(version_dir)
-  assert not {'VarHandleOp', 'ReadVariableOp', 'VariableV2'} & {
-      node.op for node in graph_def.node}
-  assert not os.listdir(os.path.join(version_dir, 'variables'))
+  # Variables, not a frozen graph.
+  assert os.path.isfile(os.path.join(version_dir, 'variables',
+                                     'variables.index'))
+  assert [f for f in os.listdir(os.path.join(version_dir, 'variables'))
+          if f.startswith('variables.data-')]
   assert sorted(os.listdir(exported_model)) == [
       '1', 'label_map.pbtxt', 'pipeline.config',
       'time_base.json']  # no staging leftovers
@@ -172,7 +164,7 @@ def test_fresh_process_serving_matches_estimator_predict(exported_model,
       ['features_' + name for name in util.STREAM_NAMES] +
       ['num_steps', 'fps', 'stride_frames', 'offset_frames'])
   assert info['outputs'] == sorted(_ALL_OUTPUT_KEYS)
-  assert info['num_variables'] == 0  # frozen: the weights are constants
+  assert info['num_variables'] > 0
   served = np.load(outputs_path)
   served = [{key: served['v%d/%s' % (i, key)] for key in _ALL_OUTPUT_KEYS}
             for i in range(len(videos))]
@@ -351,8 +343,11 @@ def test_time_base_flags_override_records_and_partial_flags_need_records(
 
 def _functions_that_must_compile(version_dir):
   """Names of the SavedModel's library functions marked for XLA."""
+  with open(os.path.join(version_dir, 'saved_model.pb'), 'rb') as f:
+    saved_model = saved_model_pb2.SavedModel.FromString(f.read())
   return [function.signature.name
-          for function in _saved_graph_def(version_dir).library.function
+          for meta_graph in saved_model.meta_graphs
+          for function in meta_graph.graph_def.library.function
           if function.attr['_XlaMustCompile'].b]
 
 

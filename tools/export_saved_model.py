@@ -4,9 +4,8 @@ r"""Exports a trained TAL-Net checkpoint as a SavedModel for serving.
       --checkpoint_dir=out/model --output_directory=out/exported [--input_type=features]
       [--precision=bfloat16] [--jit_compile]
 
-Writes <output_directory>/<version>/ (saved_model.pb with the weights frozen
-in as constants, as the OD API's exporter writes it, and an empty variables/:
-TF Serving's layout) plus pipeline.config, label_map.pbtxt and time_base.json beside it. The
+Writes <output_directory>/<version>/ (saved_model.pb + variables, TF Serving's
+layout) plus pipeline.config, label_map.pbtxt and time_base.json beside it. The
 time base (fps, stride and window in frames of the features the model was
 trained on) is read from the first training record of the config's
 train_input_reader; --fps/--stride_frames/--window_frames give or override it.
