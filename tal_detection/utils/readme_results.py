@@ -100,8 +100,11 @@ BLOCKS = {
     # python tools/benchmark_inference.py (results/inference_benchmark.txt)
     'inference_benchmark': _table('inference_benchmark.txt', 0),
     'inference_scaling': _table('inference_benchmark.txt', 1),
-    # the same tool's run on a CPU with native bfloat16 (AVX512_BF16), kept
-    # at commit 352a96e (results/inference_benchmark_avx512_bf16.txt)
+    # the same tool's run on an Intel Xeon with AMX, kept at commit 54b9e90
+    # (results/inference_benchmark_amx.txt)
+    'inference_benchmark_amx': _table('inference_benchmark_amx.txt', 0),
+    # on a CPU with native bfloat16 (AVX512_BF16), kept at commit 352a96e
+    # (results/inference_benchmark_avx512_bf16.txt)
     'inference_benchmark_avx512_bf16':
         _table('inference_benchmark_avx512_bf16.txt', 0),
     # and on a CPU without native bfloat16 (AVX2 only), kept at commit
