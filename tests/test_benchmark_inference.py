@@ -5,7 +5,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from tal_detection.benchmarks import inference
 from tal_detection.utils import config_util
@@ -124,6 +126,16 @@ def test_quick_run_on_a_given_tiny_saved_model(tmp_path):
   version_dirs, _ = inference.export_random_weights_in_precisions(
       pipeline, str(tmp_path), 0, ('float32', 'bfloat16'))
   version_dir = version_dirs['float32']
+  # The checkpoint's biases are random, as a trained model's are nonzero (a
+  # frozen export would drop zero bias additions and fuse less).
+  reader = tf.train.load_checkpoint(
+      str(tmp_path / 'random_init' / 'model.ckpt'))
+  biases = [reader.get_tensor(name)
+            for name in reader.get_variable_to_shape_map()
+            if name.split('/')[-1] == 'biases']
+  assert len(biases) > 10
+  for values in biases:
+    assert np.all(np.abs(values) <= 0.05) and np.any(values != 0)
   output_path = tmp_path / 'results' / 'inference_benchmark.json'
   process = _run_tool(
       '--quick', '--num_steps=40', '--matmul_size=64',

@@ -115,8 +115,9 @@ def _randomise_biases(sess, seed):
   """Gives every bias small random values, as training leaves them.
 
   The initialiser's biases are zeros, and a bfloat16 export's weights are
-  frozen into constants, so grappler folds BiasAdd(x, 0) away and oneDNN then finds no
-  MatMul + BiasAdd + ReLU to fuse: the MatMul and the ReLU run as two ops.
+  frozen into constants, so grappler folds BiasAdd(x, 0) away and oneDNN
+  then finds no MatMul + BiasAdd + ReLU to fuse: the MatMul and the ReLU run
+  as two ops.
   A trained model's biases are not zero, so timing the zeros would time a
   graph nobody serves (measured: the bfloat16 export 1.43x vs 1.50x over
   float32 with zero vs random biases, same run).
