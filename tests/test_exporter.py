@@ -115,11 +115,13 @@ def test_export_writes_versioned_layout_with_config_and_label_map(
     exported_model, trained_model, tiny_dataset):
   version_dir = os.path.join(exported_model, '1')
   assert os.path.isfile(os.path.join(version_dir, 'saved_model.pb'))
-  # Variables, not a frozen graph.
-  assert os.path.isfile(os.path.join(version_dir, 'variables',
-                                     'variables.index'))
-  assert [f for f in os.listdir(os.path.join(version_dir, 'variables'))
-          if f.startswith('variables.data-')]
+  # Every weight of the tiny model has fewer values than
+  # SMALL_WEIGHT_VALUES, so all are constants of the graph (the main
+  # config's large ones stay variables: test_small_weights_...).
+  with open(os.path.join(version_dir, 'saved_model.pb'), 'rb') as f:
+    graph_def = saved_model_pb2.SavedModel.FromString(
+        f.read()).meta_graphs[0].graph_def
+  assert not {'VarHandleOp', 'VariableV2'} & {n.op for n in graph_def.node}
   assert sorted(os.listdir(exported_model)) == [
       '1', 'label_map.pbtxt', 'pipeline.config',
       'time_base.json']  # no staging leftovers
@@ -164,7 +166,7 @@ def test_fresh_process_serving_matches_estimator_predict(exported_model,
       ['features_' + name for name in util.STREAM_NAMES] +
       ['num_steps', 'fps', 'stride_frames', 'offset_frames'])
   assert info['outputs'] == sorted(_ALL_OUTPUT_KEYS)
-  assert info['num_variables'] > 0
+  assert info['num_variables'] == 0  # the tiny model's weights are constants
   served = np.load(outputs_path)
   served = [{key: served['v%d/%s' % (i, key)] for key in _ALL_OUTPUT_KEYS}
             for i in range(len(videos))]
@@ -378,3 +380,44 @@ def test_jit_compile_export_serves_the_default_exports_detections(
     expected = _serve(default, video)
     assert expected['num_detections'][0] > 0
     _assert_same_detections(_serve(jit, video), expected, _ALL_OUTPUT_KEYS)
+
+
+def _save_checkpoint(prefix, values):
+  """A checkpoint of {name: numpy value}."""
+  with tf.Graph().as_default():
+    variables = [tf.compat.v1.get_variable(name, initializer=value)
+                 for name, value in values.items()]
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      tf.compat.v1.train.Saver(variables).save(sess, prefix)
+
+
+@pytest.mark.parametrize('use_moving_averages', [False, True])
+def test_small_weights_become_constants_of_the_checkpoint_values(
+    tmp_path, use_moving_averages):
+  """Below the size limit a stored weight is a constant of its checkpoint
+  value (its moving average when the export reads those); a larger one, a
+  missing one or a misshapen one is a variable for the Saver, and the
+  checkpoint check then reports the missing and the misshapen."""
+  prefix = str(tmp_path / 'model.ckpt')
+  suffix = '/ExponentialMovingAverage' if use_moving_averages else ''
+  small = np.arange(3, dtype=np.float32)
+  _save_checkpoint(prefix, {
+      's/small' + suffix: small,
+      's/large' + suffix: np.ones([4, 5], np.float32),
+      's/misshapen' + suffix: np.ones([2], np.float32)})
+  # pylint: disable=protected-access
+  getter = exporter._small_weights_as_constants(prefix, use_moving_averages,
+                                                max_values=10)
+  # pylint: enable=protected-access
+  with tf.Graph().as_default():
+    with tf.compat.v1.variable_scope('s', custom_getter=getter):
+      got = {name: tf.compat.v1.get_variable(name, shape=shape)
+             for name, shape in (('small', [3]), ('large', [4, 5]),
+                                 ('misshapen', [3]), ('missing', [2]))}
+    assert got['small'].op.type == 'Const'
+    np.testing.assert_array_equal(tf.get_static_value(got['small']), small)
+    variables = {v.op.name for v in tf.compat.v1.global_variables()}
+    assert variables == {'s/large', 's/misshapen', 's/missing'}
+  assert exporter._small_weights_as_constants(  # pylint: disable=protected-access
+      str(tmp_path / 'absent.ckpt'), False) is None
