@@ -1,4 +1,7 @@
-"""Exports a trained model as a SavedModel with variables (TF Serving layout).
+"""Exports a trained model as a SavedModel (TF Serving layout).
+
+Float32 exports keep their large weights as variables and their small ones
+(biases, heads) as constants; bfloat16 exports freeze every weight.
 
 Layout written under output_directory:
   <version>/saved_model.pb, <version>/variables/   (what TF Serving loads)
