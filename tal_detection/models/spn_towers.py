@@ -571,12 +571,14 @@ class _TapSources(object):
       num_rows = self._batch * self._num_time
       rows = (tf.range(self._batch)[:, None, None] * self._num_time +
               steps[None])  # [B, T, k]
-      keep = tf.broadcast_to(inside[None], tf.shape(rows))
+      rows = tf.where(tf.broadcast_to(inside[None], tf.shape(rows)), rows,
+                      num_rows)
       if self._valid is not None:
+        # A tap on a padded step reads the zero row too (row B*T of the
+        # validity list below is False).
         valid_rows = tf.concat([tf.reshape(self._valid, [-1]), [False]], 0)
-        keep = tf.logical_and(keep, tf.gather(
-            valid_rows, tf.where(keep, rows, num_rows)))
-      self._rows[key] = tf.reshape(tf.where(keep, rows, num_rows), [-1])
+        rows = tf.where(tf.gather(valid_rows, rows), rows, num_rows)
+      self._rows[key] = tf.reshape(rows, [-1])
     return self._rows[key]
 
 
