@@ -31,7 +31,7 @@ def _check_results(results, num_steps, stream_dims, quick_factors):
   assert results['quick'] is True
   assert results['num_steps'] == num_steps
   assert results['stream_dims'] == stream_dims
-  for loader in ('tf2_signature', 'v1_session'):
+  for loader in ('serving_function', 'bare_signature', 'v1_session'):
     assert results['latency'][loader]['median_ms'] > 0
     assert results['latency'][loader]['runs'] == 3
   assert results['paper_latency_ms'] == 9.0
@@ -63,7 +63,7 @@ def _check_results(results, num_steps, stream_dims, quick_factors):
   # Whether bfloat16 is native decides what the bf16 figures mean.
   assert isinstance(results['machine']['native_bfloat16'], bool)
   # The headline figures, measured in this one run.
-  assert results['fp32_latency_ms'] == results['latency']['tf2_signature'][
+  assert results['fp32_latency_ms'] == results['latency']['serving_function'][
       'median_ms']
   assert results['matmul_gflops'] == results['matmul']['gflops']
   assert results['fp32_fraction_of_flop_bound'] == pytest.approx(
@@ -106,7 +106,7 @@ def _check_results(results, num_steps, stream_dims, quick_factors):
 
 
 def _check_bf16_results(results):
-  bf16 = results['latency']['tf2_signature_bfloat16']
+  bf16 = results['latency']['serving_function_bfloat16']
   assert bf16['runs'] == 3
   assert results['bf16_latency_ms'] == bf16['median_ms']
   assert results['bf16_speedup_vs_fp32'] == pytest.approx(
@@ -176,7 +176,7 @@ def test_quick_run_on_the_main_config(tmp_path):
   for short, precision, num_detections in (
       ('fp32', 'float32', 'num_detections'),
       ('bf16', 'bfloat16', 'num_detections_bfloat16')):
-    jit = results['latency']['tf2_signature_%s_jit' % precision]
+    jit = results['latency']['serving_function_%s_jit' % precision]
     assert jit['runs'] == 3
     assert results[short + '_jit_latency_ms'] == jit['median_ms'] > 0
     assert results[short + '_jit_speedup'] > 0

@@ -14,6 +14,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tal_detection import exporter
+from tal_detection import inference_util
 from tal_detection import model_lib
 from tal_detection.builders import model_builder
 from tal_detection.core import standard_fields as fields
@@ -236,6 +237,11 @@ def test_tf_example_export_serves_a_padded_batch_like_features_export(
   assert sorted(signature.structured_input_signature[1]) == ['tf_example']
   batch = _serve(signature, {'tf_example': np.array(records, dtype=object)})
   assert batch['detection_segments'].shape[0] == len(records)
+  # String inputs through the ServingFunction: the same outputs.
+  served = inference_util.ServingFunction(version_dir)(
+      tf_example=np.array(records, dtype=object))
+  for key, value in batch.items():
+    np.testing.assert_array_equal(served[key].numpy(), value, err_msg=key)
 
   features_signature = tf.saved_model.load(
       os.path.join(exported_model, '1')).signatures['serving_default']
@@ -249,6 +255,29 @@ def test_tf_example_export_serves_a_padded_batch_like_features_export(
     expected = _serve(features_signature, single)
     _assert_same_detections({k: v[i:i + 1] for k, v in batch.items()},
                             expected, _ALL_OUTPUT_KEYS)
+
+
+@pytest.mark.slow
+def test_serving_function_gives_the_bare_signatures_outputs(exported_model):
+  version_dir = os.path.join(exported_model, '1')
+  signature = tf.saved_model.load(version_dir).signatures['serving_default']
+  serve = inference_util.ServingFunction(version_dir)
+  assert serve.input_specs == signature.structured_input_signature[1]
+  # Two lengths through the one traced function (its input shapes are the
+  # signature's: [None, None, D]); numpy inputs and tensors alike.
+  for num_steps, seed in ((20, 5), (33, 6)):
+    video = _random_video(num_steps, seed, util.FPS, util.STRIDE_FRAMES,
+                          util.OFFSET_FRAMES)
+    expected = _serve(signature, video)
+    assert int(expected['num_detections'][0]) > 0
+    for inputs in (video, {k: tf.constant(v) for k, v in video.items()}):
+      got = serve(**inputs)
+      assert sorted(got) == sorted(expected)
+      for key, value in expected.items():
+        np.testing.assert_array_equal(got[key].numpy(), value, err_msg=key)
+  video.pop('fps')
+  with pytest.raises(ValueError, match='expected features_'):
+    serve(**video)
 
 
 def test_export_refuses_an_existing_version_and_keeps_it(tmp_path):

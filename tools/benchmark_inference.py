@@ -12,8 +12,11 @@ for proposal + classification on CPU):
     configs/thumos14_i3d_tal_net.config on one video of 3000 frames = 188
     feature steps (10 fps, a feature every 16 frames: 0.625 features/s), two
     1024-d streams of random features; median over --repeats runs after
-    --warmup runs, (a) loaded with tf.saved_model.load and called through its
-    serving_default signature, and (b) loaded into a tf.compat.v1.Session.
+    --warmup runs, (a) loaded with tf.saved_model.load and called through
+    tal_detection.inference_util.ServingFunction (as tools/infer.py runs it;
+    the headline latency), (b) the same through the bare serving_default
+    signature, in the same alternation (it pays a per-call cost that (a)
+    avoids), and (c) loaded into a tf.compat.v1.Session.
     Without --saved_model_dir the model is exported from a checkpoint of
     randomly initialised weights four times: float32 and bfloat16
     (tools/export_saved_model.py --precision=bfloat16), each also with

@@ -16,8 +16,9 @@ r"""Post-processing measurements of issue 11: class-count latency, NMS methods.
 latency: configs/activitynet13_i3d_tal_net.config is exported with randomly
 initialised weights (tal_detection/benchmarks/inference.export_random_weights)
 as is and with only num_classes overridden (200 -> 20 by default), and each
-SavedModel's serving signature is timed on one random --num_steps video
-(inference.time_tf2_signature: median of --repeats calls after --warmup).
+SavedModel is timed through inference_util.ServingFunction on one random
+--num_steps video (inference.time_serving_function: median of --repeats
+calls after --warmup).
 Variants given by --variants add post-processing overrides at 200 classes
 (e.g. Soft-NMS with a pre-NMS top-k). Random scores are close to uniform, so
 NMS sees about as many competing candidates as it can: an upper bound on the
@@ -133,7 +134,7 @@ def measure_latency(config_path):
           inference.serving_stream_dims(signature), FLAGS.num_steps,
           np.random.default_rng(FLAGS.seed), fps=10.0, stride_frames=16.0,
           offset_frames=8.0)
-      times, num_detections = inference.time_tf2_signature(
+      times, num_detections = inference.time_serving_function(
           version_dir, inputs, FLAGS.warmup, FLAGS.repeats)
       results['cases'][name] = {
           'num_classes': classes, 'override': override,

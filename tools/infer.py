@@ -36,7 +36,6 @@ from absl import flags
 from absl import logging
 
 from tal_detection.utils import tool_util  # pylint: disable=g-bad-import-order
-import tensorflow as tf
 
 from tal_detection import exporter
 from tal_detection import inference_util
@@ -174,7 +173,7 @@ def main(unused_argv):
   except ValueError as e:
     raise ValueError('--intra_op_threads, --inter_op_threads: %s' % e) from None
 
-  signature = tf.saved_model.load(model_dir).signatures['serving_default']
+  signature = inference_util.ServingFunction(model_dir)
   results = {}
   pictures = {}
   unfitting = []

@@ -25,6 +25,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import numpy as np
 import tensorflow as tf
 
+from tal_detection import inference_util
 from tal_detection.benchmarks import timing
 from tal_detection.utils import threading_util
 
@@ -83,11 +84,9 @@ def measure(version_dir, num_steps, repeats, seed, video):
     dict: num_steps, times_s, memory_method, and baseline_/long_ growth_kib
     and peak_rss_kib.
   """
-  loaded = tf.saved_model.load(version_dir)
-  serve = loaded.signatures[tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY]
+  serve = inference_util.ServingFunction(version_dir)
   stream_dims = {name: int(spec.shape[-1]) for name, spec in
-                 serve.structured_input_signature[1].items()
-                 if name.startswith('features_')}
+                 serve.input_specs.items() if name.startswith('features_')}
   rng = np.random.default_rng(seed)
 
   def timed(length, warmup, runs):
