@@ -5,16 +5,19 @@ import numpy as np
 import tensorflow as tf
 
 from tal_detection.box_coders import center_length_box_coder
+from tal_detection.builders import hyperparams_builder
 from tal_detection.core import balanced_positive_negative_sampler
 from tal_detection.core import losses
 from tal_detection.core import post_processing
 from tal_detection.core import standard_fields as fields
 from tal_detection.core import target_assigner
 from tal_detection.matchers import argmax_matcher
+from tal_detection.models import box_classifier
 from tal_detection.meta_architectures import classifier_stage
 from tal_detection.meta_architectures import stage_ops
 from tal_detection.meta_architectures import tal_net_defaults
 from tal_detection.ops import soi_pooling
+from tal_detection.protos import hyperparams_pb2
 
 import tal_net_test_util as util
 
@@ -48,7 +51,8 @@ class _ReadoutClassifier(object):
 
 def _stage(pipeline_names=('rgb',), matcher_settings=None, batch_size=4,
            balance_fraction=0.25, localization_weight=0.5,
-           classifier_factory=_ReadoutClassifier):
+           classifier_factory=_ReadoutClassifier, proposals_per_chunk_fn=None,
+           implementation=soi_pooling.GATHER):
   coder = center_length_box_coder.CenterLengthBoxCoder()
   matcher = argmax_matcher.ArgMaxMatcher(
       **(matcher_settings or tal_net_defaults.SECOND_STAGE_MATCHER))
@@ -57,7 +61,8 @@ def _stage(pipeline_names=('rgb',), matcher_settings=None, batch_size=4,
       num_classes=NUM_CLASSES,
       soi_pooling_fn=functools.partial(
           soi_pooling.soi_pooling, crop_size=CROP_SIZE, context_ratio=CONTEXT,
-          maxpool_kernel_size=KERNEL, maxpool_stride=STRIDE),
+          maxpool_kernel_size=KERNEL, maxpool_stride=STRIDE,
+          implementation=implementation),
       box_classifier_factory=classifier_factory,
       box_coder=coder,
       target_assigner=target_assigner.TargetAssigner(matcher, coder),
@@ -72,7 +77,8 @@ def _stage(pipeline_names=('rgb',), matcher_settings=None, batch_size=4,
       losses=stage_ops.StageLosses(
           losses.WeightedSoftmaxClassificationLoss(),
           losses.WeightedSmoothL1LocalizationLoss(), 1.0,
-          localization_weight))
+          localization_weight),
+      proposals_per_chunk_fn=proposals_per_chunk_fn)
 
 
 def _numpy_soi(features, proposals, num_steps):
@@ -136,6 +142,58 @@ def test_predict_pools_every_pipeline_with_context_and_averages():
   np.testing.assert_allclose(result['refined_box_encodings'],
                              np.mean(expected_encodings, axis=0), atol=1e-5)
   assert result['refined_box_encodings'].shape == (2, 3, NUM_CLASSES, 2)
+
+
+def _real_classifier():
+  def hyperparams_fn(op):
+    return hyperparams_builder.build(hyperparams_pb2.Hyperparams(op=op),
+                                     is_training=False)
+  return box_classifier.BoxClassifier(
+      num_classes=NUM_CLASSES, reduction_depth=5, fc_depth=6,
+      reduction_hyperparams_fn=hyperparams_fn(hyperparams_pb2.Hyperparams.CONV),
+      fc_hyperparams_fn=hyperparams_fn(hyperparams_pb2.Hyperparams.FC),
+      is_training=False)
+
+
+def test_predict_in_proposal_chunks_gives_the_same_outputs_and_variables():
+  rng = np.random.RandomState(1)
+  features = {'rgb': rng.randn(2, 9, 3).astype(np.float32),
+              'flow': rng.randn(2, 9, 4).astype(np.float32)}
+  starts = rng.uniform(-1, 8, [2, 7, 1])
+  proposals = np.concatenate([starts, starts + rng.uniform(0.2, 4, [2, 7, 1])],
+                             axis=2).astype(np.float32)
+  num_steps = np.array([9, 6])
+  calls = []
+
+  def three_per_chunk(num_proposals, depth):
+    calls.append((num_proposals, depth))
+    return 3
+
+  results = {}
+  for chunked in (False, True):
+    stage = _stage(pipeline_names=('rgb', 'flow'),
+                   classifier_factory=_real_classifier,
+                   implementation=soi_pooling.CROP_AND_RESIZE,
+                   proposals_per_chunk_fn=three_per_chunk if chunked else None)
+    with tf.Graph().as_default():
+      tf.compat.v1.set_random_seed(7)
+      outputs = stage.predict({k: tf.constant(v) for k, v in features.items()},
+                              tf.constant(proposals), tf.constant(num_steps))
+      variables = sorted(v.op.name for v in tf.compat.v1.global_variables())
+      soi_scopes = {op.name.split('/SoIPooling/')[0]
+                    for op in tf.compat.v1.get_default_graph().get_operations()
+                    if '/SoIPooling/' in op.name}
+      with tf.compat.v1.Session() as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        results[chunked] = (sess.run(outputs), variables, soi_scopes)
+  # 7 proposals, 3 at a time: chunks of 3, 3 and 1, on the same variables.
+  assert calls == [(7, 3), (7, 4)]
+  assert len(results[False][2]) == 2 and len(results[True][2]) == 6
+  assert results[True][1] == results[False][1]
+  for key in ('class_logits', 'refined_box_encodings'):
+    assert results[True][0][key].shape == results[False][0][key].shape
+    np.testing.assert_allclose(results[True][0][key], results[False][0][key],
+                               rtol=0, atol=1e-6, err_msg=key)
 
 
 def test_loss_of_known_targets():

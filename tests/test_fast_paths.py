@@ -344,6 +344,39 @@ def test_model_detections_equal_with_the_gather_soi_pooling(
   _assert_same_detections(got, expected, num_videos)
 
 
+@pytest.mark.parametrize('num_videos', [1, 2])
+def test_model_detections_equal_with_proposals_in_chunks(num_videos,
+                                                         monkeypatch):
+  """Eval/export graphs pool and classify the proposals a chunk at a time
+  (soi_pooling.proposals_per_chunk): the same detections as all at once."""
+  config = util.tiny_model_config()
+  videos = _two_videos()[:num_videos]
+  lengths = [len(v['rgb']) for v in videos]
+  chunk_sizes = {'all': 10**6, 'chunks': 7}
+  with tf.Graph().as_default() as graph:
+    tf.compat.v1.set_random_seed(5)
+    detections = {}
+    for name, size in chunk_sizes.items():
+      monkeypatch.setattr(model_builder.soi_pooling, 'proposals_per_chunk',
+                          lambda *args, size=size, **kwargs: size)
+      with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
+                                       reuse=True if detections else None):
+        detections[name] = _detections(config, videos, lengths,
+                                       spn_towers.FUSED)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      detections = sess.run(detections)
+  num_proposals = int(detections['all'][RESULT.proposal_segments].shape[1])
+  # Several chunks, the last one smaller: ceil(P / 7) crop_and_resize
+  # pools per stream and tap for the chunked model, one for the other.
+  assert num_proposals % 7 != 0
+  crops = sum(op.type == 'CropAndResize' for op in graph.get_operations())
+  taps = config.tal_net.maxpool_kernel_size
+  assert crops == len(videos[0]) * taps * (1 + -(-num_proposals // 7))
+  _assert_same_detections(detections['chunks'], detections['all'],
+                          num_videos)
+
+
 def test_builder_compiles_soi_pooling_for_training_and_jit_compile():
   """Eval/export graphs: crop_and_resize, or with jit_compile one XLA function
   per stream; training graphs: XLA forward and backward functions per

@@ -307,3 +307,18 @@ def test_crop_and_resize_power_of_two_padding():
     expected = max(2, 1 << (value - 1).bit_length())
     assert int(soi_lib._power_of_two_at_least(tf.constant(value))) == expected
 
+
+
+def test_proposals_per_chunk_bounds_the_samples_of_a_chunk():
+  # 300 proposals x (8 bins x 2 taps) x 1024-d float32 = 19.7 MB: 4 chunks
+  # of 75 under 5 MiB each.
+  assert soi_lib.proposals_per_chunk(300, 1024, 16, 2, 2) == 75
+  assert soi_lib.proposals_per_chunk(301, 1024, 16, 2, 2) == 76
+  # Small enough: all at once.
+  assert soi_lib.proposals_per_chunk(300, 256, 16, 2, 2) == 300
+  # Bytes per proposal = 4 * taps * bins * depth; the fewest equal chunks.
+  assert soi_lib.proposals_per_chunk(10, 8, 4, 1, 1, max_bytes=128) == 1
+  assert soi_lib.proposals_per_chunk(10, 8, 4, 2, 2, max_bytes=256) == 2
+  assert soi_lib.proposals_per_chunk(10, 8, 4, 2, 2, max_bytes=500) == 4
+  # One proposal larger than the bound still gets pooled, alone.
+  assert soi_lib.proposals_per_chunk(3, 10**6, 4, max_bytes=64) == 1

@@ -170,6 +170,14 @@ def _build_classifier_stage(config, pipeline_names, box_coder,
           maxpool_kernel_size=config.maxpool_kernel_size,
           maxpool_stride=config.maxpool_stride,
           implementation=soi_implementation),
+      # Only CROP_AND_RESIZE writes every sample before its max-pool; XLA's
+      # loop writes the pooled bins alone.
+      proposals_per_chunk_fn=functools.partial(
+          soi_pooling.proposals_per_chunk,
+          crop_size=config.initial_crop_size,
+          maxpool_kernel_size=config.maxpool_kernel_size,
+          maxpool_stride=config.maxpool_stride)
+      if soi_implementation == soi_pooling.CROP_AND_RESIZE else None,
       box_classifier_factory=box_classifier_factory,
       box_coder=box_coder,
       target_assigner=_stage_target_assigner(config, 'second_stage_matcher',

@@ -26,7 +26,7 @@ class ClassifierStage(object):
   def __init__(self, pipeline_names, num_classes, soi_pooling_fn,
                box_classifier_factory, box_coder, target_assigner, sampler,
                batch_size, non_max_suppression_fn, score_conversion_fn,
-               losses):
+               losses, proposals_per_chunk_fn=None):
     """Creates the stage.
 
     Args:
@@ -46,6 +46,10 @@ class ClassifierStage(object):
         num_valid_segments=[B]) (post_processing_builder).
       score_conversion_fn: class logits -> scores (post_processing_builder).
       losses: stage_ops.StageLosses.
+      proposals_per_chunk_fn: None, or fn(num_proposals, depth) -> how many
+        proposals predict() pools and classifies at a time, for a static
+        number of proposals and feature depth (e.g.
+        ops.soi_pooling.proposals_per_chunk); None: all at once.
 
     Raises:
       ValueError: if pipeline_names is empty or a classifier has another
@@ -71,6 +75,7 @@ class ClassifierStage(object):
     self._non_max_suppression_fn = non_max_suppression_fn
     self._score_conversion_fn = score_conversion_fn
     self._losses = losses
+    self._proposals_per_chunk_fn = proposals_per_chunk_fn
 
   @property
   def pipeline_names(self):
@@ -137,6 +142,11 @@ class ClassifierStage(object):
   def predict(self, pipeline_inputs, proposals, num_steps):
     """Classifies and regresses every proposal.
 
+    With proposals_per_chunk_fn, the proposals are pooled and classified a
+    chunk at a time (the same weights, the same values per proposal): each
+    chunk's SoI samples are then read back by the max-pool and the
+    classifier's first MatMul from cache rather than from memory.
+
     Args:
       pipeline_inputs: {pipeline name: [B, T, D] float}; the classifiers
         compute in their dtype.
@@ -151,24 +161,21 @@ class ClassifierStage(object):
     """
     per_pipeline = {}
     for name in self._pipeline_names:
-      with tf.compat.v1.variable_scope(name):
-        features = pipeline_inputs[name]
-        pooled = self._soi_pooling_fn(features, proposals, num_steps)
-        batch = tf.shape(pooled)[0]
-        num_props = tf.shape(pooled)[1]
-        flat = tf.reshape(pooled, tf.concat(
-            [[batch * num_props], tf.shape(pooled)[2:]], axis=0))
-        class_logits, box_encodings = self._box_classifiers[name].predict(
-            flat, scope='SecondStageBoxClassifier')
+      features = pipeline_inputs[name]
+      chunks = []
+      for index, (start, end) in enumerate(
+          self._proposal_chunks(proposals, features)):
+        # Chunks after the first reuse the first one's variables.
+        with tf.compat.v1.variable_scope(name, reuse=True if index else None):
+          chunks.append(self._classify(name, features,
+                                       proposals[:, start:end], num_steps))
       # Scores, decoding, NMS and the losses run in float32 whatever the
       # compute dtype.
       per_pipeline[name] = {
-          'class_logits': tf.reshape(tf.cast(class_logits, tf.float32),
-                                     [batch, num_props, self._num_classes + 1]),
-          'refined_box_encodings': tf.reshape(
-              tf.cast(box_encodings, tf.float32),
-              [batch, num_props, self._num_classes, 2]),
-      }
+          key: tf.cast(values[0] if len(values) == 1 else
+                       tf.concat(values, axis=1), tf.float32)
+          for key, values in zip(('class_logits', 'refined_box_encodings'),
+                                 zip(*chunks))}
     return {
         'class_logits': pipelines_lib.mean_over_pipelines(per_pipeline,
                                                           'class_logits'),
@@ -176,6 +183,35 @@ class ClassifierStage(object):
             per_pipeline, 'refined_box_encodings'),
         'per_pipeline': per_pipeline,
     }
+
+  def _proposal_chunks(self, proposals, features):
+    """[(start, end)] of the proposal chunks predict() classifies in turn
+    (end None: to the last proposal)."""
+    num_proposals = proposals.shape[1]
+    depth = features.shape[-1]
+    if (self._proposals_per_chunk_fn is None or num_proposals is None or
+        depth is None):
+      return [(0, None)]
+    size = self._proposals_per_chunk_fn(int(num_proposals), int(depth))
+    if size >= num_proposals:
+      return [(0, None)]
+    return [(start, min(start + size, num_proposals))
+            for start in range(0, num_proposals, size)]
+
+  def _classify(self, name, features, proposals, num_steps):
+    """Pipeline `name`'s class logits [B, P, C+1] and box encodings [B, P,
+    C, 2] of proposals [B, P, 2], in its compute dtype."""
+    pooled = self._soi_pooling_fn(features, proposals, num_steps)
+    batch = tf.shape(pooled)[0]
+    num_props = tf.shape(pooled)[1]
+    flat = tf.reshape(pooled, tf.concat(
+        [[batch * num_props], tf.shape(pooled)[2:]], axis=0))
+    class_logits, box_encodings = self._box_classifiers[name].predict(
+        flat, scope='SecondStageBoxClassifier')
+    return (tf.reshape(class_logits,
+                       [batch, num_props, self._num_classes + 1]),
+            tf.reshape(box_encodings,
+                       [batch, num_props, self._num_classes, 2]))
 
   def loss(self, class_logits, refined_box_encodings, proposals, num_proposals,
            groundtruth_segments, groundtruth_classes, num_groundtruth_segments):
