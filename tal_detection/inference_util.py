@@ -197,13 +197,13 @@ class ServingFunction(object):
     ).get_concrete_function()
 
   def __call__(self, **inputs):
-    if set(inputs) != set(self._names):
+    if len(inputs) != len(self._names) or not all(
+        name in inputs for name in self._names):
       raise ValueError(
           'serving signature inputs: expected %s, got %s' % (
               ', '.join(self._names), ', '.join(sorted(inputs))))
-    return self._function(*[
-        tf.convert_to_tensor(inputs[name], self.input_specs[name].dtype)
-        for name in self._names])
+    # The concrete function converts numpy inputs to its specs' dtypes.
+    return self._function(*[inputs[name] for name in self._names])
 
 
 def run_video(signature, streams, features, fps, stride_frames, window_frames):
