@@ -92,6 +92,31 @@ def _protocol_comparison(results_dir):
   return '\n'.join(lines) + '\n'
 
 
+def _inference_runs(results_dir):
+  """The headline ratios of the kept runs of tools/benchmark_inference.py on
+  the README's machine (inference_benchmark.json and _run2.json), side by
+  side: how far they move between two runs of the same code."""
+  rows = ['| run | float32 | fraction of FLOP bound / of shape bound | '
+          'bfloat16 | bfloat16 speed-up | --jit_compile float32 / bfloat16 '
+          '(speed-up over float32) | load before / after |',
+          '|---|---|---|---|---|---|---|']
+  for name in ('inference_benchmark.json', 'inference_benchmark_run2.json'):
+    with open(os.path.join(results_dir, name)) as f:
+      result = json.load(f)
+    rows.append(
+        '| %s | %.1f ms | %.0f%% / %.0f%% | %.1f ms | %.2fx | %.1f / %.1f ms '
+        '(%.2fx) | %.2f / %.2f |' % (
+            name, result['fp32_latency_ms'],
+            100 * result['fp32_fraction_of_flop_bound'],
+            100 * result['fp32_fraction_of_shape_bound'],
+            result['bf16_latency_ms'], result['bf16_speedup_vs_fp32'],
+            result['fp32_jit_latency_ms'], result['bf16_jit_latency_ms'],
+            result['fp32_latency_ms'] / result['bf16_jit_latency_ms'],
+            result['load_average_before'][0],
+            result['load_average_after'][0]))
+  return '\n'.join(rows) + '\n'
+
+
 # Block name -> renderer(results_dir) -> text. The producing tool is named so
 # a reader of this table knows how to re-measure.
 BLOCKS = {
@@ -100,6 +125,8 @@ BLOCKS = {
     # python tools/benchmark_inference.py (results/inference_benchmark.txt)
     'inference_benchmark': _table('inference_benchmark.txt', 0),
     'inference_scaling': _table('inference_benchmark.txt', 1),
+    # ... and its second kept run (results/inference_benchmark_run2.json)
+    'inference_runs': _inference_runs,
     # the same tool's run on an Intel Xeon with AMX, kept at commit 54b9e90
     # (results/inference_benchmark_amx.txt)
     'inference_benchmark_amx': _table('inference_benchmark_amx.txt', 0),
