@@ -165,10 +165,14 @@ class ClassifierStage(object):
       chunks = []
       for index, (start, end) in enumerate(
           self._proposal_chunks(proposals, features)):
-        # Chunks after the first reuse the first one's variables.
+        # Chunks after the first reuse the first one's variables. One
+        # chunk slices nothing: the graph (and the op ids its random
+        # initialisers' seeds derive from) is the unchunked one.
         with tf.compat.v1.variable_scope(name, reuse=True if index else None):
-          chunks.append(self._classify(name, features,
-                                       proposals[:, start:end], num_steps))
+          chunks.append(self._classify(
+              name, features,
+              proposals if end is None else proposals[:, start:end],
+              num_steps))
       # Scores, decoding, NMS and the losses run in float32 whatever the
       # compute dtype.
       per_pipeline[name] = {
@@ -185,8 +189,8 @@ class ClassifierStage(object):
     }
 
   def _proposal_chunks(self, proposals, features):
-    """[(start, end)] of the proposal chunks predict() classifies in turn
-    (end None: to the last proposal)."""
+    """[(start, end)] of the proposal chunks predict() classifies in turn;
+    [(0, None)]: all at once."""
     num_proposals = proposals.shape[1]
     depth = features.shape[-1]
     if (self._proposals_per_chunk_fn is None or num_proposals is None or
