@@ -50,13 +50,8 @@ export TF_CPP_MIN_LOG_LEVEL=2
 start=$(date +%s)
 echo "   installed in $(( start - install_start )) s"
 
-# run LOG CMD...: all the command prints goes to LOG (its summary line too);
-# on failure the log's end is shown.
-run() {
-  local log="$1"
-  shift
-  "$@" >> "$log" 2>&1 || { echo "failed; the end of $log:"; tail -n 20 "$log"; exit 1; }
-}
+# run LOG CMD...: see tools/shell_util.sh.
+source tools/shell_util.sh
 
 echo "== 1/6 synthetic dataset -> $OUT (log: $LOGS/dataset.log)"
 # The generator replaces OUT as a whole, so its log waits outside until then.

@@ -70,12 +70,8 @@ DATA="$OUT/data"
 LOGS="$OUT/logs"
 export TF_CPP_MIN_LOG_LEVEL=2
 
-# run LOG CMD...: the command's output goes to LOG; on failure its end is shown.
-run() {
-  local log="$1"
-  shift
-  "$@" >> "$log" 2>&1 || { echo "failed; the end of $log:"; tail -n 20 "$log"; exit 1; }
-}
+# run LOG CMD...: see tools/shell_util.sh.
+source tools/shell_util.sh
 
 start=$(date +%s)
 mkdir -p "$OUT"
