@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 
+from tal_detection.dataset_tools import annotation_util
 from tal_detection.metrics import activitynet_io
 from tal_detection.utils import io_util
 from tal_detection.utils import machine_info
@@ -160,10 +161,19 @@ class Paths:
     return os.path.join(self.logs, '%s.log' % stage)
 
 
+def _videos_by_subset(annotations_path):
+  """{lower-case subset: [VideoAnnotation] by id} of an annotation json, as
+  annotation_util reads it for the converter (Ambiguous segments apart)."""
+  videos, _, _ = annotation_util.read_activitynet_json(annotations_path)
+  by_subset = {}
+  for video in videos:
+    by_subset.setdefault(str(video.subset or '').lower(), []).append(video)
+  return by_subset
+
+
 def _test_video_ids(annotations_path):
-  database = activitynet_io.load_json(annotations_path)['database']
-  return sorted(v for v, e in database.items()
-                if str(e.get('subset', '')).lower() == 'test')
+  return [video.video_id
+          for video in _videos_by_subset(annotations_path).get('test', [])]
 
 
 def run_pipeline(settings, work_dir, progress=lambda message: None):
@@ -290,11 +300,10 @@ def check_classes(annotations_path, settings):
   instances: a class without any would make the model's class count differ
   from the label map's, or a detection of it unknown to the evaluator.
   """
-  database = activitynet_io.load_json(annotations_path)['database']
+  by_subset = _videos_by_subset(annotations_path)
   for subset, flag in (('train', 'num_train'), ('test', 'num_test')):
-    labels = {a['label'] for e in database.values()
-              if str(e.get('subset', '')).lower() == subset
-              for a in e.get('annotations', [])}
+    labels = {segment.label for video in by_subset.get(subset, [])
+              for segment in video.segments}
     if len(labels) < settings.num_classes:
       raise ValueError(
           '--%s: the %d %s videos hold instances of %d of the %d classes; '
@@ -424,10 +433,11 @@ def seconds_per_step(annotations_path, time_base, video_ids):
   time_base: the export's time_base.json values (fps, stride_frames), which
   tools/infer.py converted the model's steps to seconds with.
   """
-  database = activitynet_io.load_json(annotations_path).get('database', {})
+  videos, _, _ = annotation_util.read_activitynet_json(annotations_path)
+  fps_by_video = {video.video_id: video.fps for video in videos}
   result = {}
   for video_id in video_ids:
-    fps = (database.get(video_id) or {}).get('fps') or time_base['fps']
+    fps = fps_by_video.get(video_id) or time_base['fps']
     result[video_id] = float(time_base['stride_frames']) / float(fps)
   return result
 
