@@ -197,8 +197,7 @@ class ServingFunction(object):
     ).get_concrete_function()
 
   def __call__(self, **inputs):
-    if len(inputs) != len(self._names) or not all(
-        name in inputs for name in self._names):
+    if set(inputs) != set(self._names):
       raise ValueError(
           'serving signature inputs: expected %s, got %s' % (
               ', '.join(self._names), ', '.join(sorted(inputs))))
@@ -206,8 +205,11 @@ class ServingFunction(object):
     return self._function(*[inputs[name] for name in self._names])
 
 
-def run_video(signature, streams, features, fps, stride_frames, window_frames):
+def run_video(serve, streams, features, fps, stride_frames, window_frames):
   """Detections of one video: list of (start s, end s, class id, score).
+
+  serve: the export's ServingFunction (or its signature: any callable of
+  the signature's inputs by name).
 
   The time parameters go in as float32, as the records give them to the
   Estimator, so both convert steps to seconds with the same numbers.
@@ -219,7 +221,7 @@ def run_video(signature, streams, features, fps, stride_frames, window_frames):
   inputs['fps'] = tf.constant([fps], tf.float32)
   inputs['stride_frames'] = tf.constant([stride_frames], tf.float32)
   inputs['offset_frames'] = tf.constant([window_frames / 2.0], tf.float32)
-  outputs = {k: v.numpy() for k, v in signature(**inputs).items()}
+  outputs = {k: v.numpy() for k, v in serve(**inputs).items()}
   count = int(outputs['num_detections'][0])
   return [(float(s), float(e), int(c), float(p)) for (s, e), c, p in zip(
       outputs['detection_segments'][0][:count],

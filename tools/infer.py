@@ -173,7 +173,7 @@ def main(unused_argv):
   except ValueError as e:
     raise ValueError('--intra_op_threads, --inter_op_threads: %s' % e) from None
 
-  signature = inference_util.ServingFunction(model_dir)
+  serve = inference_util.ServingFunction(model_dir)
   results = {}
   pictures = {}
   unfitting = []
@@ -191,7 +191,7 @@ def main(unused_argv):
     features, video_stride, video_offset = resampling.apply(
         features, stride_frames, window_frames / 2.0)
     detections = [d for d in inference_util.run_video(
-        signature, streams, features, video_fps, video_stride,
+        serve, streams, features, video_fps, video_stride,
         2.0 * video_offset) if d[3] >= FLAGS.min_score]
     results[video_id] = inference_util.results_entries(detections, names)
     if FLAGS.plot:
