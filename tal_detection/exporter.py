@@ -138,7 +138,7 @@ def build_inference_graph(model_config, input_type='features',
     model_config: model_pb2.DetectionModel.
     input_type: one of INPUT_TYPES.
     precision: one of PRECISIONS, the dtype the networks compute in. With
-      'bfloat16' the feature streams are cast once they are read, and the
+      'bfloat16' the feature streams are cast once preprocessed, and the
       model reads its float32 variables through casts (the checkpoint is the
       float32 one); inputs, outputs, decoding and NMS stay float32.
 
@@ -155,14 +155,10 @@ def build_inference_graph(model_config, input_type='features',
     placeholders, features = _feature_placeholders(model_config)
   else:
     placeholders, features = _tf_example_placeholders(model_config)
-  compute_dtype = tf.as_dtype(precision)
-  features = dict(features)
-  for stream_name, _ in config_util.get_stream_specs(model_config):
-    key = fields.InputDataFields.features_key(stream_name)
-    features[key] = tf.cast(features[key], compute_dtype)
   detection_model = model_builder.build(model_config, is_training=False,
                                         jit_compile=jit_compile)
-  _, detections = model_lib.build_detections(detection_model, features)
+  _, detections = model_lib.build_detections(
+      detection_model, features, compute_dtype=tf.as_dtype(precision))
   outputs = model_lib.export_outputs_dict(detections)
   outputs = {k: tf.identity(tf.cast(v, tf.int32) if k in _INTEGER_OUTPUTS
                             else v, name=k)

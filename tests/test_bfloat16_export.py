@@ -97,6 +97,10 @@ def test_bfloat16_graph_convolves_in_bfloat16_on_float32_variables():
   nms = [op for op in graph.get_operations()
          if op.type == 'CombinedNonMaxSuppression']
   assert nms and all(op.inputs[1].dtype == tf.float32 for op in nms)
+  # The padding mask multiplies the float32 inputs, before the cast
+  # (element-wise bfloat16 multiplies are the slower ones on CPU).
+  multiplies = [op for op in graph.get_operations() if op.type == 'Mul']
+  assert not [op.name for op in multiplies if op.get_attr('T') == tf.bfloat16]
   with graph.as_default():
     variables = tf.compat.v1.global_variables()
   assert variables and {v.dtype.base_dtype for v in variables} == {

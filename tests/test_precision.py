@@ -37,18 +37,14 @@ def test_layer_computes_in_bfloat16_on_float32_weights():
   with graph.as_default():
     inputs = np.random.default_rng(0).standard_normal((1, 5, 3))
     with precision_util.float32_variables(tf.bfloat16):
-      features = precision_util.cast_stream_features(
-          {'x': tf.constant(inputs, tf.float32), 'n': tf.constant([5])},
-          ['x'], train_pb2.TrainConfig.MIXED_BFLOAT16)
-      output = slim.conv1d(features['x'], 4, 3, activation_fn=None,
-                           scope='conv')
+      output = slim.conv1d(tf.constant(inputs, tf.bfloat16), 4, 3,
+                           activation_fn=None, scope='conv')
     (weights, biases) = tf.compat.v1.trainable_variables()
     gradient = tf.gradients(tf.reduce_sum(tf.cast(output, tf.float32)),
                             weights)[0]
     with tf.compat.v1.Session() as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
       value, kernel, bias = sess.run([output, weights, biases])
-  assert features['n'].dtype == tf.int32
   assert output.dtype == tf.bfloat16
   assert weights.dtype.base_dtype == tf.float32 == biases.dtype.base_dtype
   assert weights.op.name == 'conv/weights'
@@ -62,9 +58,6 @@ def test_layer_computes_in_bfloat16_on_float32_weights():
 
 
 def test_float32_changes_nothing():
-  features = {'x': tf.constant([1.0])}
-  assert precision_util.cast_stream_features(
-      features, ['x'], train_pb2.TrainConfig.FLOAT32) is features
   optimizer = tf.compat.v1.train.AdamOptimizer(0.1)
   for precision in (train_pb2.TrainConfig.FLOAT32,
                     train_pb2.TrainConfig.MIXED_BFLOAT16):

@@ -4,8 +4,9 @@ With MIXED_BFLOAT16 or MIXED_FLOAT16 the model's layers compute in bfloat16 /
 float16 while every variable stays float32 (in the graph, in the optimizer and
 in checkpoints). Two pieces do that without touching the model code:
 
-  * cast_stream_features(...): the input features in the compute dtype, so the
-    layers ask for that dtype in the first place;
+  * model_lib.build_detections(..., compute_dtype): the preprocessed feature
+    streams in the compute dtype, so the layers ask for that dtype in the
+    first place;
   * float32_variables(compute_dtype): the variable scope the meta-architecture
     builds its networks in (it reads the dtype off its inputs): its custom
     getter creates each variable a layer asks for as float32 and hands the
@@ -73,17 +74,6 @@ def float32_variables(compute_dtype):
                                    custom_getter=_float32_storage_getter,
                                    auxiliary_name_scope=False):
     yield
-
-
-def cast_stream_features(features, keys, precision):
-  """A copy of `features` with the float feature tensors `keys` in the compute dtype."""
-  if not is_mixed(precision):
-    return features
-  dtype = compute_dtype(precision)
-  cast = dict(features)
-  for key in keys:
-    cast[key] = tf.cast(features[key], dtype)
-  return cast
 
 
 def loss_scale_optimizer(optimizer, precision):
