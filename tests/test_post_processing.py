@@ -450,6 +450,40 @@ def test_general_hard_equals_combined_kernel():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
 
 
+@pytest.mark.parametrize('num_classes,q', [(2, 2), (5, 5), (5, 1), (20, 20)])
+@pytest.mark.parametrize('max_total_size', [3, 12, 500])
+@pytest.mark.parametrize('threshold', [0.3, -1.0])
+def test_combined_nms_in_class_groups_equals_one_kernel_call(
+    num_classes, q, max_total_size, threshold):
+  # The groups' merged detections are the single call's (untied scores), for
+  # even and odd class counts, shared and class-specific segments, a cap
+  # below, near and above the number kept, a padded batch, and detections
+  # scoring 0 like the padding (negative threshold).
+  rng = np.random.RandomState(num_classes + q + max_total_size)
+  segments = _random_segments(rng, [3, 40, q])
+  scores = rng.uniform(size=(3, 40, num_classes)).astype(np.float32)
+  scores[2] = -2.0  # a video with no candidate: all padding
+  # The last class of video 0 keeps one detection, scoring 0 as the earlier
+  # groups' padding does (kept when the threshold is negative).
+  scores[0, :, -1] = -2.0
+  scores[0, 0, -1] = 0.0
+  num_valid = np.array([40, 23, 40], np.int32)
+  grouped = post_processing.batch_multiclass_non_max_suppression(
+      segments, scores, threshold, 0.5, 6, max_total_size,
+      num_valid_segments=num_valid, min_score=min(threshold, 0.0))
+  masked = np.where(np.arange(40)[None, :, None] < num_valid[:, None, None],
+                    scores, -np.inf).astype(np.float32)
+  single = post_processing._combined_hard_nms_call(  # pylint: disable=protected-access
+      tf.constant(segments), tf.constant(masked), threshold, 0.5, 6,
+      max_total_size)
+  num_detections = grouped[3].numpy()
+  assert num_detections[2] == 0 and num_detections[0] > 0
+  if threshold < 0 and max_total_size == 500:
+    assert grouped[1].numpy()[0, num_detections[0] - 1] == 0.0
+  for a, b in zip(grouped, single):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_soft_nms_hand_computed():
   # Two segments of one class, tIoU 0.5: Gaussian (sigma 0.5) keeps the second
   # at 0.8 * exp(-0.25 / 0.5); linear (threshold 0.3) at 0.8 * 0.5; hard drops it.

@@ -184,9 +184,46 @@ def batch_multiclass_non_max_suppression(segments,
         pre_nms_top_k, class_agnostic, voting_iou_threshold)
 
 
+# The classes are split into this many groups, each one CombinedNonMaxSuppression
+# op: the ops run side by side on the inter-op threads, where one op runs its
+# classes one after another (a serving session has one thread per op). On the
+# main config's final NMS (300 proposals x 20 classes, 2 cores): 478 us
+# against 780 us for one op, outputs equal.
+_CLASS_GROUPS = 2
+
+
 def _combined_hard_nms(segments, scores, threshold, iou_thresh,
                        max_size_per_class, max_total_size):
-  """Per-class hard NMS with tf.image.combined_non_max_suppression."""
+  """Per-class hard NMS with tf.image.combined_non_max_suppression.
+
+  With a known number of classes C >= 2 the classes are split into
+  _CLASS_GROUPS contiguous groups, one kernel call each, and their outputs are
+  merged: each call keeps its group's max_total_size best, so their union
+  holds the video's max_total_size best. Per-class NMS does not look across
+  classes, so the merged detections are the single call's; the order of
+  detections with equal scores (which the kernel leaves unspecified) is
+  descending score, then group, then each call's own order.
+  """
+  num_classes = scores.shape[2]
+  if num_classes is None or num_classes < 2:
+    return _combined_hard_nms_call(segments, scores, threshold, iou_thresh,
+                                   max_size_per_class, max_total_size)
+  bounds = [num_classes * g // _CLASS_GROUPS
+            for g in range(_CLASS_GROUPS + 1)]
+  class_specific = segments.shape[2] != 1
+  groups = []
+  for begin, end in zip(bounds[:-1], bounds[1:]):
+    if end > begin:
+      groups.append((begin, _combined_hard_nms_call(
+          segments[:, :, begin:end] if class_specific else segments,
+          scores[:, :, begin:end], threshold, iou_thresh, max_size_per_class,
+          max_total_size)))
+  return _merge_detection_groups(groups, max_total_size)
+
+
+def _combined_hard_nms_call(segments, scores, threshold, iou_thresh,
+                            max_size_per_class, max_total_size):
+  """One tf.image.combined_non_max_suppression call on [B, N, q, 2] segments."""
   (nmsed_boxes, nmsed_scores, nmsed_classes,
    num_detections) = tf.image.combined_non_max_suppression(
        _segments_to_boxes(segments),
@@ -199,6 +236,41 @@ def _combined_hard_nms(segments, scores, threshold, iou_thresh,
        clip_boxes=False)
   nmsed_segments = tf.stack([nmsed_boxes[..., 1], nmsed_boxes[..., 3]], axis=-1)
   return nmsed_segments, nmsed_scores, nmsed_classes, num_detections
+
+
+def _merge_detection_groups(groups, max_total_size):
+  """The max_total_size best of several groups' zero-padded detections.
+
+  Args:
+    groups: [(first class of the group, (segments [B, T, 2], scores [B, T],
+      classes [B, T] within the group, num_detections [B]))], T =
+      max_total_size, each sorted by descending score.
+    max_total_size: T.
+
+  Returns:
+    The four outputs of _combined_hard_nms_call for all the groups' classes.
+  """
+  slots = tf.range(max_total_size)[tf.newaxis, :]
+  segments, scores, classes, counts = [], [], [], []
+  for first_class, (group_segments, group_scores, group_classes,
+                    group_count) in groups:
+    # Padding must lose to every detection, whatever its score.
+    scores.append(tf.where(slots < group_count[:, tf.newaxis], group_scores,
+                           float('-inf')))
+    segments.append(group_segments)
+    classes.append(group_classes + float(first_class))
+    counts.append(group_count)
+  # top_k puts equal scores in index order: earlier groups first.
+  best_scores, best = tf.math.top_k(tf.concat(scores, axis=1),
+                                    k=max_total_size)
+  num_detections = tf.minimum(tf.add_n(counts), max_total_size)
+  real = slots < num_detections[:, tf.newaxis]
+  best_segments = tf.gather(tf.concat(segments, axis=1), best, batch_dims=1)
+  best_classes = tf.gather(tf.concat(classes, axis=1), best, batch_dims=1)
+  return (tf.where(real[:, :, tf.newaxis], best_segments, 0.0),
+          tf.where(real, best_scores, 0.0),
+          tf.where(real, best_classes, 0.0),
+          num_detections)
 
 
 def _rank_within_runs(keys):
