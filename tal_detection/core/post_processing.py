@@ -105,7 +105,10 @@ def batch_multiclass_non_max_suppression(segments,
   max_size_per_class, the video its max_total_size best (descending final score,
   ties by the order above). With voting, each kept segment becomes the
   score-weighted mean of its group's candidates whose tIoU with it is >=
-  voting_iou_threshold (its score is unchanged).
+  voting_iou_threshold (its score is unchanged). The paper's setting (HARD,
+  per class, none of the options) runs TF's per-class kernel instead
+  (_combined_hard_nms): the same detections, but equal scores come out in an
+  order the kernel leaves unspecified.
 
   Args:
     segments: float32 tensor [B, N, q, 2]; q = 1 (segments shared by all classes)
