@@ -473,9 +473,11 @@ def test_combined_nms_in_class_groups_equals_one_kernel_call(
       num_valid_segments=num_valid, min_score=min(threshold, 0.0))
   masked = np.where(np.arange(40)[None, :, None] < num_valid[:, None, None],
                     scores, -np.inf).astype(np.float32)
-  single = post_processing._combined_hard_nms_call(  # pylint: disable=protected-access
-      tf.constant(segments), tf.constant(masked), threshold, 0.5, 6,
-      max_total_size)
+  zeros = np.zeros_like(segments[..., 0])
+  boxes, *single = tf.image.combined_non_max_suppression(
+      np.stack([zeros, segments[..., 0], zeros + 1, segments[..., 1]], -1),
+      masked, 6, max_total_size, 0.5, threshold, clip_boxes=False)
+  single = [tf.gather(boxes, [1, 3], axis=-1)] + single
   num_detections = grouped[3].numpy()
   assert num_detections[2] == 0 and num_detections[0] > 0
   if threshold < 0 and max_total_size == 500:

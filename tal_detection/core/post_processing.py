@@ -207,45 +207,50 @@ def _combined_hard_nms(segments, scores, threshold, iou_thresh,
   detections with equal scores (which the kernel leaves unspecified) is
   descending score, then group, then each call's own order.
   """
+  # The unit-height boxes are built once: the groups' calls then start
+  # together, on slices of them.
+  boxes = _segments_to_boxes(segments)
   num_classes = scores.shape[2]
   if num_classes is None or num_classes < 2:
-    return _combined_hard_nms_call(segments, scores, threshold, iou_thresh,
-                                   max_size_per_class, max_total_size)
-  bounds = [num_classes * g // _CLASS_GROUPS
-            for g in range(_CLASS_GROUPS + 1)]
-  class_specific = segments.shape[2] != 1
-  groups = []
-  for begin, end in zip(bounds[:-1], bounds[1:]):
-    if end > begin:
-      groups.append((begin, _combined_hard_nms_call(
-          segments[:, :, begin:end] if class_specific else segments,
-          scores[:, :, begin:end], threshold, iou_thresh, max_size_per_class,
-          max_total_size)))
-  return _merge_detection_groups(groups, max_total_size)
-
-
-def _combined_hard_nms_call(segments, scores, threshold, iou_thresh,
-                            max_size_per_class, max_total_size):
-  """One tf.image.combined_non_max_suppression call on [B, N, q, 2] segments."""
-  (nmsed_boxes, nmsed_scores, nmsed_classes,
-   num_detections) = tf.image.combined_non_max_suppression(
-       _segments_to_boxes(segments),
-       scores,
-       max_output_size_per_class=max_size_per_class,
-       max_total_size=max_total_size,
-       iou_threshold=iou_thresh,
-       score_threshold=threshold,
-       pad_per_class=False,
-       clip_boxes=False)
+    nmsed_boxes, nmsed_scores, nmsed_classes, num_detections = (
+        _combined_hard_nms_call(boxes, scores, threshold, iou_thresh,
+                                max_size_per_class, max_total_size))
+  else:
+    bounds = [num_classes * g // _CLASS_GROUPS
+              for g in range(_CLASS_GROUPS + 1)]
+    class_specific = boxes.shape[2] != 1
+    groups = []
+    for begin, end in zip(bounds[:-1], bounds[1:]):
+      if end > begin:
+        groups.append((begin, _combined_hard_nms_call(
+            boxes[:, :, begin:end] if class_specific else boxes,
+            scores[:, :, begin:end], threshold, iou_thresh,
+            max_size_per_class, max_total_size)))
+    nmsed_boxes, nmsed_scores, nmsed_classes, num_detections = (
+        _merge_detection_groups(groups, max_total_size))
   nmsed_segments = tf.stack([nmsed_boxes[..., 1], nmsed_boxes[..., 3]], axis=-1)
   return nmsed_segments, nmsed_scores, nmsed_classes, num_detections
+
+
+def _combined_hard_nms_call(boxes, scores, threshold, iou_thresh,
+                            max_size_per_class, max_total_size):
+  """One tf.image.combined_non_max_suppression call on [B, N, q, 4] boxes."""
+  return tf.image.combined_non_max_suppression(
+      boxes,
+      scores,
+      max_output_size_per_class=max_size_per_class,
+      max_total_size=max_total_size,
+      iou_threshold=iou_thresh,
+      score_threshold=threshold,
+      pad_per_class=False,
+      clip_boxes=False)
 
 
 def _merge_detection_groups(groups, max_total_size):
   """The max_total_size best of several groups' zero-padded detections.
 
   Args:
-    groups: [(first class of the group, (segments [B, T, 2], scores [B, T],
+    groups: [(first class of the group, (boxes [B, T, 4], scores [B, T],
       classes [B, T] within the group, num_detections [B]))], T =
       max_total_size, each sorted by descending score.
     max_total_size: T.
@@ -254,13 +259,13 @@ def _merge_detection_groups(groups, max_total_size):
     The four outputs of _combined_hard_nms_call for all the groups' classes.
   """
   slots = tf.range(max_total_size)[tf.newaxis, :]
-  segments, scores, classes, counts = [], [], [], []
-  for first_class, (group_segments, group_scores, group_classes,
+  boxes, scores, classes, counts = [], [], [], []
+  for first_class, (group_boxes, group_scores, group_classes,
                     group_count) in groups:
     # Padding must lose to every detection, whatever its score.
     scores.append(tf.where(slots < group_count[:, tf.newaxis], group_scores,
                            float('-inf')))
-    segments.append(group_segments)
+    boxes.append(group_boxes)
     classes.append(group_classes + float(first_class))
     counts.append(group_count)
   # top_k puts equal scores in index order: earlier groups first.
@@ -268,9 +273,9 @@ def _merge_detection_groups(groups, max_total_size):
                                     k=max_total_size)
   num_detections = tf.minimum(tf.add_n(counts), max_total_size)
   real = slots < num_detections[:, tf.newaxis]
-  best_segments = tf.gather(tf.concat(segments, axis=1), best, batch_dims=1)
+  best_boxes = tf.gather(tf.concat(boxes, axis=1), best, batch_dims=1)
   best_classes = tf.gather(tf.concat(classes, axis=1), best, batch_dims=1)
-  return (tf.where(real[:, :, tf.newaxis], best_segments, 0.0),
+  return (tf.where(real[:, :, tf.newaxis], best_boxes, 0.0),
           tf.where(real, best_scores, 0.0),
           tf.where(real, best_classes, 0.0),
           num_detections)
