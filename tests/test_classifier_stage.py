@@ -180,15 +180,18 @@ def test_predict_in_proposal_chunks_gives_the_same_outputs_and_variables():
       outputs = stage.predict({k: tf.constant(v) for k, v in features.items()},
                               tf.constant(proposals), tf.constant(num_steps))
       variables = sorted(v.op.name for v in tf.compat.v1.global_variables())
-      soi_scopes = {op.name.split('/SoIPooling/')[0]
-                    for op in tf.compat.v1.get_default_graph().get_operations()
+      ops = tf.compat.v1.get_default_graph().get_operations()
+      soi_scopes = {op.name.split('/SoIPooling/')[0] for op in ops
                     if '/SoIPooling/' in op.name}
+      crops = sum(op.type == 'CropAndResize' for op in ops)
       with tf.compat.v1.Session() as sess:
         sess.run(tf.compat.v1.global_variables_initializer())
-        results[chunked] = (sess.run(outputs), variables, soi_scopes)
-  # 7 proposals, 3 at a time: chunks of 3, 3 and 1, on the same variables.
+        results[chunked] = (sess.run(outputs), variables, soi_scopes, crops)
+  # 7 proposals, 3 at a time: chunks of 3, 3 and 1, on the same variables;
+  # one SoI pooling call per pipeline, one crop per chunk and pooling tap.
   assert calls == [(7, 3), (7, 4)]
-  assert len(results[False][2]) == 2 and len(results[True][2]) == 6
+  assert len(results[False][2]) == 2 and len(results[True][2]) == 2
+  assert results[False][3] == 2 * KERNEL and results[True][3] == 2 * 3 * KERNEL
   assert results[True][1] == results[False][1]
   for key in ('class_logits', 'refined_box_encodings'):
     assert results[True][0][key].shape == results[False][0][key].shape

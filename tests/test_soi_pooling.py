@@ -322,3 +322,26 @@ def test_proposals_per_chunk_bounds_the_samples_of_a_chunk():
   assert soi_lib.proposals_per_chunk(10, 8, 4, 2, 2, max_bytes=500) == 4
   # One proposal larger than the bound still gets pooled, alone.
   assert soi_lib.proposals_per_chunk(3, 10**6, 4, max_bytes=64) == 1
+
+
+@pytest.mark.parametrize('implementation', soi_lib.IMPLEMENTATIONS)
+def test_proposal_chunks_pool_the_same_values(implementation):
+  # Pooled a chunk at a time (positions and boxes computed once): each
+  # chunk holds exactly the unchunked result's proposals, in a padded batch.
+  rng = np.random.RandomState(3)
+  features = rng.randn(2, 11, 5).astype(np.float32)
+  starts = rng.uniform(-2, 10, [2, 7, 1])
+  proposals = np.concatenate(
+      [starts, starts + rng.uniform(0.1, 6, [2, 7, 1])], axis=2).astype(
+          np.float32)
+  num_steps = np.array([11, 6], np.int32)
+  args = dict(crop_size=6, context_ratio=0.5, maxpool_kernel_size=2,
+              maxpool_stride=2, implementation=implementation)
+  whole = soi_lib.soi_pooling(features, proposals, num_steps, **args).numpy()
+  chunks = [(0, 3), (3, 6), (6, 7)]
+  pooled = soi_lib.soi_pooling(features, proposals, num_steps,
+                               proposal_chunks=chunks, **args)
+  assert [p.shape.as_list() for p in pooled] == [
+      [2, 3, 3, 5], [2, 3, 3, 5], [2, 1, 3, 5]]
+  for (start, end), chunk in zip(chunks, pooled):
+    np.testing.assert_array_equal(chunk.numpy(), whole[:, start:end])

@@ -32,9 +32,10 @@ class ClassifierStage(object):
     Args:
       pipeline_names: names (= variable scopes) of the pipelines, in order.
       num_classes: action classes C (background excluded).
-      soi_pooling_fn: fn(features [B, T, D], proposals [B, P, 2], num_steps)
-        -> [B, P, bins, D]: ops.soi_pooling with crop size, context ratio and
-        max-pool bound.
+      soi_pooling_fn: fn(features [B, T, D], proposals [B, P, 2], num_steps,
+        proposal_chunks=None) -> [B, P, bins, D], or one [B, end - start,
+        bins, D] per (start, end) of proposal_chunks: ops.soi_pooling with
+        crop size, context ratio and max-pool bound.
       box_classifier_factory: callable() -> models.box_classifier.BoxClassifier
         (of num_classes classes), called once per pipeline.
       box_coder: core.box_coder.BoxCoder of the class-specific regression.
@@ -145,7 +146,9 @@ class ClassifierStage(object):
     With proposals_per_chunk_fn, the proposals are pooled and classified a
     chunk at a time (the same weights, the same values per proposal): each
     chunk's SoI samples are then read back by the max-pool and the
-    classifier's first MatMul from cache rather than from memory.
+    classifier's first MatMul from cache rather than from memory. One SoI
+    pooling call per pipeline pools every chunk, so the sample positions are
+    computed once.
 
     Args:
       pipeline_inputs: {pipeline name: [B, T, D] float}; the classifiers
@@ -162,17 +165,23 @@ class ClassifierStage(object):
     per_pipeline = {}
     for name in self._pipeline_names:
       features = pipeline_inputs[name]
+      proposal_chunks = self._proposal_chunks(proposals, features)
+      pooled_chunks = None
       chunks = []
-      for index, (start, end) in enumerate(
-          self._proposal_chunks(proposals, features)):
+      for index, (_, end) in enumerate(proposal_chunks):
         # Chunks after the first reuse the first one's variables. One
         # chunk slices nothing: the graph (and the op ids its random
         # initialisers' seeds derive from) is the unchunked one.
         with tf.compat.v1.variable_scope(name, reuse=True if index else None):
-          chunks.append(self._classify(
-              name, features,
-              proposals if end is None else proposals[:, start:end],
-              num_steps))
+          if end is None:
+            pooled = self._soi_pooling_fn(features, proposals, num_steps)
+          else:
+            if pooled_chunks is None:
+              pooled_chunks = self._soi_pooling_fn(
+                  features, proposals, num_steps,
+                  proposal_chunks=proposal_chunks)
+            pooled = pooled_chunks[index]
+          chunks.append(self._classify(name, pooled))
       # Scores, decoding, NMS and the losses run in float32 whatever the
       # compute dtype.
       per_pipeline[name] = {
@@ -202,10 +211,10 @@ class ClassifierStage(object):
     return [(start, min(start + size, num_proposals))
             for start in range(0, num_proposals, size)]
 
-  def _classify(self, name, features, proposals, num_steps):
+  def _classify(self, name, pooled):
     """Pipeline `name`'s class logits [B, P, C+1] and box encodings [B, P,
-    C, 2] of proposals [B, P, 2], in its compute dtype."""
-    pooled = self._soi_pooling_fn(features, proposals, num_steps)
+    C, 2] of the proposals' pooled features [B, P, bins, D], in its compute
+    dtype."""
     batch = tf.shape(pooled)[0]
     num_props = tf.shape(pooled)[1]
     flat = tf.reshape(pooled, tf.concat(

@@ -75,7 +75,7 @@ def proposals_per_chunk(num_proposals, depth, crop_size,
 
 def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
                 maxpool_kernel_size=1, maxpool_stride=1, scope=None,
-                implementation=GATHER):
+                implementation=GATHER, proposal_chunks=None):
   """Pools a fixed-size feature map for every proposal.
 
   Exact semantics (step coordinates: step i covers [i, i+1), feature i sits at
@@ -110,9 +110,15 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
     implementation: GATHER (differentiable), CROP_AND_RESIZE (forward
       only: no gradient with respect to the features) or XLA_GATHER (GATHER
       compiled by XLA).
+    proposal_chunks: None, or [(start, end)] Python ints: pool those slices
+      of the N proposals separately (for a caller that classifies a chunk at
+      a time, see CROP_AND_RESIZE_CHUNK_BYTES). The sample positions, the
+      padded image and the crop boxes are computed once for all proposals;
+      a chunk adds only its slices, crops and max-pool.
 
   Returns:
-    [B, N, out_bins, D] float tensor, same dtype as features.
+    [B, N, out_bins, D] float tensor, same dtype as features; with
+    proposal_chunks, a list of [B, end - start, out_bins, D], one per chunk.
 
   Raises:
     ValueError: on a non-positive crop_size / kernel / stride, a kernel larger
@@ -188,19 +194,40 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
         tf.gather(rows, _window_samples(crop_size, maxpool_kernel_size,
                                         maxpool_stride), axis=2),
         [2, 0, 1, 3]), [maxpool_kernel_size, batch_size, -1])
+    # Each proposal's samples are out_bins contiguous entries of rows[tap, b].
+    chunks = [(0, None)] if proposal_chunks is None else proposal_chunks
+    sample_ranges = [(start * out_bins, None if end is None else
+                      end * out_bins) for start, end in chunks]
     if implementation == XLA_GATHER:
       # Only the gathers, interpolation and max-pool are compiled: the
       # sample rows come in computed as for the other paths (compiled, their
       # arithmetic may be fused and round differently).
-      pooled = _compiled_gather_and_max(features, rows, num_valid)
+      pooled = [_compiled_gather_and_max(features, _sample_slice(rows, r),
+                                         num_valid) for r in sample_ranges]
     elif implementation == CROP_AND_RESIZE:
-      pooled = _crop_and_resize_and_max(features, rows, num_valid)
+      pooled = _crop_and_resize_and_max(features, rows, num_valid,
+                                        sample_ranges)
     else:
-      pooled = _max_over_taps(_gather_crops(features, rows, num_valid), depth)
-    pooled = tf.reshape(pooled, [batch_size, num_proposals, out_bins, depth])
-    pooled.set_shape([features.shape[0], proposals.shape[1], out_bins,
-                      features.shape[2]])
-    return tf.cast(pooled, output_dtype)
+      pooled = [_max_over_taps(_gather_crops(
+          features, _sample_slice(rows, r), num_valid), depth)
+                for r in sample_ranges]
+    results = []
+    for (start, end), chunk in zip(chunks, pooled):
+      chunk_proposals = num_proposals if end is None else end - start
+      chunk = tf.reshape(chunk, [batch_size, chunk_proposals, out_bins,
+                                 depth])
+      chunk.set_shape([features.shape[0],
+                       proposals.shape[1] if end is None else end - start,
+                       out_bins, features.shape[2]])
+      results.append(tf.cast(chunk, output_dtype))
+    return results[0] if proposal_chunks is None else results
+
+
+def _sample_slice(rows, sample_range):
+  """rows[:, :, start:end] of the (start, end) range; all of them for end
+  None (no slice op: the graph of an unchunked call is unchanged)."""
+  start, end = sample_range
+  return rows if end is None else rows[:, :, start:end]
 
 
 def _split_taps(crops, depth):
@@ -338,16 +365,18 @@ def _interpolate(features, reads):
   return crops
 
 
-def _crop_and_resize_and_max(features, rows, num_valid):
-  """CROP_AND_RESIZE: [B*M, D] maximum over the taps of the samples of video
-  b at rows[tap, b, :] (index + 1), one crop_and_resize per tap.
+def _crop_and_resize_and_max(features, rows, num_valid, sample_ranges):
+  """CROP_AND_RESIZE: per (start, end) of sample_ranges, the [B*m, D]
+  maximum over the taps of the samples of video b at rows[tap, b,
+  start:end] (index + 1), one crop_and_resize per tap.
 
   The image is [B, H, 1, D]: a zero row, the features with the steps past
   each video's length zeroed, and zero rows up to H = 2^k + 1 (k >= 1, at
   least T + 2 rows). Each sample is its own box of height 0 (y1 = y2 =
   row / 2^k, crop 1 x 1), so crop_and_resize reads it at y1 * (H - 1) = row
   exactly and linearly interpolates its two neighbouring rows; rows outside
-  [0, H - 1] cannot occur (rows <= T + 1).
+  [0, H - 1] cannot occur (rows <= T + 1). The image and every sample's box
+  are built once; a range adds a slice of the boxes per tap.
 
   One crop_and_resize per tap rather than one over every tap's samples: the
   same values, and on the main config's shapes (2 taps x 2400 bins x
@@ -360,18 +389,26 @@ def _crop_and_resize_and_max(features, rows, num_valid):
   scale = _power_of_two_at_least(num_total_steps + 1)
   image = tf.pad(features * valid[:, :, None],
                  [[0, 0], [1, scale - num_total_steps], [0, 0]])[:, :, None, :]
-  # The video of every sample: b along the B axis of rows[tap] ([B, M]).
-  box_video = tf.reshape(tf.broadcast_to(tf.range(batch_size)[:, None],
-                                         tf.shape(rows)[1:]), [-1])
-  pooled = None
-  for tap in tf.unstack(rows):
-    y = tf.reshape(tap / tf.cast(scale, tf.float32), [-1])
-    zeros = tf.zeros_like(y)
-    crops = tf.reshape(tf.image.crop_and_resize(
-        image, tf.stack([y, zeros, y, zeros], axis=1), box_video, [1, 1],
-        extrapolation_value=0.0), [-1, shape[2]])
-    pooled = crops if pooled is None else tf.maximum(pooled, crops)
-  return pooled
+  # [taps, B, M, 4] boxes and the [B, M] video of every sample.
+  y = rows / tf.cast(scale, tf.float32)
+  zeros = tf.zeros_like(y)
+  boxes = tf.stack([y, zeros, y, zeros], axis=-1)
+  box_video = tf.broadcast_to(tf.range(batch_size)[:, None],
+                              tf.shape(rows)[1:])
+  pooled_ranges = []
+  for sample_range in sample_ranges:
+    start, end = sample_range
+    range_boxes = boxes if end is None else boxes[:, :, start:end]
+    range_video = tf.reshape(
+        box_video if end is None else box_video[:, start:end], [-1])
+    pooled = None
+    for tap_boxes in tf.unstack(range_boxes):
+      crops = tf.reshape(tf.image.crop_and_resize(
+          image, tf.reshape(tap_boxes, [-1, 4]), range_video, [1, 1],
+          extrapolation_value=0.0), [-1, shape[2]])
+      pooled = crops if pooled is None else tf.maximum(pooled, crops)
+    pooled_ranges.append(pooled)
+  return pooled_ranges
 
 
 def _power_of_two_at_least(value):
