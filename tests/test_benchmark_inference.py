@@ -88,6 +88,13 @@ def _check_results(results, num_steps, stream_dims, quick_factors):
       1000 * (total - bound['matmul_float_ops']) /
       (results['matmul_gflops'] * 1e9))
   assert results['shape_bound_ms'] == bound['bound_ms']
+  # The crop probe ran in every round, at the export's padded image size.
+  crops = results['crop_probe']
+  assert results['crop_probe_us'] == crops['median_us_per_crop'] > 0
+  assert crops['runs'] == results['latency']['serving_function']['runs']
+  assert (crops['rows'], crops['depth']) == (
+      2 ** int(np.ceil(np.log2(results['num_steps'] + 1))) + 1,
+      max(results['stream_dims'].values()))
   assert results['fp32_fraction_of_shape_bound'] == pytest.approx(
       bound['bound_ms'] / results['fp32_latency_ms'])
   for row in rows:

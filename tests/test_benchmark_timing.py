@@ -58,6 +58,18 @@ def test_matmul_probe_counts_its_flops():
   assert timing.matmul_gflops(16, 2, chain=2)['runs'] == 2
 
 
+def test_crop_probe_crops_and_times_per_crop():
+  probe = timing.CropProbe(samples=5, depth=3, rows=9, chain=4, parallel=2)
+  values = probe()
+  assert len(values) == 8 and all(np.isfinite(values))
+  summary = probe.summary([0.002, 0.001, 0.004])
+  # A call runs 2 chains of 4 crops side by side: time per call / 4.
+  assert summary['median_us_per_crop'] == pytest.approx(500.0)
+  assert summary['best_us_per_crop'] == pytest.approx(250.0)
+  assert (summary['samples'], summary['depth'], summary['rows'],
+          summary['parallel_chains'], summary['runs']) == (5, 3, 9, 2, 3)
+
+
 def test_matmul_shape_probe_counts_its_flops():
   probe = timing.MatmulShapeProbe((6, 5, 4), parallel=2, min_call_flop=2400)
   # ceil(2400 / (2 chains x 2*6*5*4 FLOP)) = 5 products per chain.

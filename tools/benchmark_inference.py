@@ -39,6 +39,11 @@ for proposal + classification on CPU):
     those rates is what the exported model could reach if nothing but its
     MatMuls took time, and fp32_fraction_of_shape_bound how much of it it
     attains (what is lost below it is SoI pooling, NMS, gathers, overhead).
+  * a memory-bound reference: microseconds per tf.image.crop_and_resize of
+    one SoI chunk's shape (600 samples of the widest stream from the
+    export's padded image; timing.CropProbe), every round of the same
+    alternation: it shows a run in which this machine's memory-bound ops
+    (the default exports' SoI pooling) ran slower than usual.
   * threads: everything runs with tal_detection/utils/threading_util's
     serving rule, as tools/infer.py runs a model (a two-stream model on 2
     cores: 1 thread per op, 2 ops at once); --intra_op_threads and
@@ -54,7 +59,7 @@ for proposal + classification on CPU):
 Prints a table and writes --output_json (the headline figures at the top
 level: fp32_latency_ms, bf16_latency_ms, bf16_speedup_vs_fp32,
 fp32_fraction_of_flop_bound, fp32_fraction_of_shape_bound, shape_bound_ms,
-bf16_fraction_of_flop_bound, matmul_gflops,
+crop_probe_us, bf16_fraction_of_flop_bound, matmul_gflops,
 bf16_matmul_gflops, bf16_matmul_speedup_vs_fp32, fp32_jit_latency_ms,
 fp32_jit_speedup, fp32_jit_fraction_of_flop_bound, bf16_jit_latency_ms,
 bf16_jit_speedup, latency_ms_<f>x and us_per_step_<f>x per length factor,

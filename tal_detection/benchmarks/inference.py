@@ -9,6 +9,7 @@ not depend on training, except that NMS work depends on the scores.
 import dataclasses
 import functools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -368,6 +369,12 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
   version_dirs = {'float32': version_dir}
   probes = {'matmul_float32': timing.MatmulProbe(
       settings.matmul_size, parallel=probe_chains)}
+  # The memory-bound reference, at the float32 export's SoI image size for
+  # this video (2^k + 1 rows, 2^k >= steps + 1) and its widest stream.
+  crop_probe = timing.CropProbe(
+      depth=max(stream_dims.values()),
+      rows=2 ** int(math.ceil(math.log2(settings.num_steps + 1))) + 1,
+      parallel=probe_chains)
   if bf16_version_dir:
     version_dirs['bfloat16'] = bf16_version_dir
     probes['matmul_bfloat16'] = timing.MatmulProbe(
@@ -383,14 +390,15 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
   # The exports and the probe take turns, so the fraction of the FLOP bound
   # and the bfloat16 speed-up are each a ratio of times under the same load.
   times = timing.time_interleaved(
-      {**model_calls, **bare_call, **probes}, settings.warmup,
-      settings.repeats,
+      {**model_calls, **bare_call, **probes, 'crop_probe': crop_probe},
+      settings.warmup, settings.repeats,
       runs={name: settings.matmul_repeats for name in probes})
   detections_by_precision = {name: call()
                              for name, call in model_calls.items()}
   serving_times = times['float32']
   num_detections = detections_by_precision['float32']
   matmul = probes['matmul_float32'].summary(times['matmul_float32'])
+  crops = crop_probe.summary(times['crop_probe'])
   bf16_matmul = (probes['matmul_bfloat16'].summary(times['matmul_bfloat16'])
                  if bf16_version_dir else None)
   v1_times = time_v1_session(version_dir, inputs, settings.warmup,
@@ -427,6 +435,7 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
       # The same, against the bound at the model's own MatMul shapes' rates.
       'fp32_fraction_of_shape_bound': shape_bound['bound_ms'] / fp32_ms,
       'shape_bound_ms': shape_bound['bound_ms'],
+      'crop_probe_us': crops['median_us_per_crop'],
       'bf16_latency_ms': None, 'bf16_speedup_vs_fp32': None,
       'bf16_matmul_gflops': None, 'bf16_matmul_speedup_vs_fp32': None,
       'bf16_fraction_of_flop_bound': None,
@@ -484,7 +493,7 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
       'threads': {'intra_op': threads[0], 'inter_op': threads[1],
                   'matmul_parallel_chains': probe_chains},
       'latency': latency, 'paper_latency_ms': PAPER_LATENCY_MS,
-      'flops': model_flops, 'matmul': matmul,
+      'flops': model_flops, 'matmul': matmul, 'crop_probe': crops,
       'ideal_latency_ms': ideal_ms, 'matmul_shape_bound': shape_bound,
       'fraction_of_matmul_peak': (
           ideal_ms / latency['serving_function']['median_ms']),
@@ -541,6 +550,14 @@ def format_report(results):
       '| fraction of matmul peak attained (ideal / measured) | %.0f%% |' % (
           100 * results['fraction_of_matmul_peak']),
   ]
+  crops = results.get('crop_probe')
+  if crops is not None:
+    lines.append(
+        '| crop_and_resize probe: %d samples x %d from %d rows (%d at once), '
+        'same alternation (median of %d) | %.0f us per crop |' % (
+            crops['samples'], crops['depth'], crops['rows'],
+            crops['parallel_chains'], crops['runs'],
+            crops['median_us_per_crop']))
   bound = results.get('matmul_shape_bound')
   if bound is not None:
     lines += [

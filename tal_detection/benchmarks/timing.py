@@ -1,4 +1,5 @@
-"""Timing loops, the dense-matmul throughput probe, the machine description."""
+"""Timing loops, the dense-matmul throughput and crop probes, the machine
+description."""
 import os
 import platform
 import sys
@@ -127,6 +128,56 @@ class MatmulProbe:
             'median_s_per_chain': median,
             'gflops': flop / median / 1e9,
             'best_gflops': flop / float(np.min(times)) / 1e9,
+            'runs': len(times)}
+
+
+class CropProbe:
+  """Memory-bound reference: microseconds per tf.image.crop_and_resize of
+  the main config's SoI chunk shape.
+
+  Each crop samples `samples` unit-height boxes of a [1, rows, 1, depth]
+  float32 image (by default one chunk of the float32 export: 75 proposals x
+  8 bins, 1024-d, a 188-step video padded to 257 rows), writing samples x
+  depth floats, as the export's crops do; `chain` crops with their own boxes
+  run in one tf.function, `parallel` such chains at once (as the matmul
+  probe). Unlike the matmul probe it moves data rather than computes, so it
+  shows when this machine's memory-bound ops run slower than usual (the
+  benchmark times it in the same alternation as the exports).
+  """
+
+  def __init__(self, samples=600, depth=1024, rows=257, chain=8,
+               parallel=1):
+    self.samples, self.depth, self.rows = samples, depth, rows
+    self.chain, self.parallel = chain, parallel
+    rng = np.random.default_rng(0)
+    image = tf.constant(rng.standard_normal((1, rows, 1, depth)).astype(
+        np.float32))
+    box_sets = []
+    for _ in range(parallel * chain):
+      y = (rng.uniform(0, rows - 1, samples) / (rows - 1)).astype(np.float32)
+      zeros = np.zeros_like(y)
+      box_sets.append(tf.constant(np.stack([y, zeros, y, zeros], axis=1)))
+    box_indices = tf.zeros([samples], tf.int32)
+
+    @tf.function
+    def crops():
+      # One value per crop comes back: the crops are written, not returned.
+      return [tf.image.crop_and_resize(image, boxes, box_indices,
+                                       [1, 1])[0, 0, 0, 0]
+              for boxes in box_sets]
+
+    self._crops = crops
+
+  def __call__(self):
+    return [value.numpy() for value in self._crops()]
+
+  def summary(self, times):
+    """Microseconds per crop of calls that took `times` seconds (a call runs
+    `parallel` chains of `chain` crops side by side)."""
+    return {'samples': self.samples, 'depth': self.depth, 'rows': self.rows,
+            'chain': self.chain, 'parallel_chains': self.parallel,
+            'median_us_per_crop': 1e6 * float(np.median(times)) / self.chain,
+            'best_us_per_crop': 1e6 * float(np.min(times)) / self.chain,
             'runs': len(times)}
 
 

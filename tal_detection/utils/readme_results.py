@@ -98,20 +98,22 @@ def _inference_runs(results_dir):
   side: how far they move between two runs of the same code."""
   rows = ['| run | float32 | fraction of FLOP bound / of shape bound | '
           'bfloat16 | bfloat16 speed-up | --jit_compile float32 / bfloat16 '
-          '(speed-up over float32) | load before / after |',
-          '|---|---|---|---|---|---|---|']
+          '(speed-up over float32) | crop_and_resize probe | '
+          'load before / after |',
+          '|---|---|---|---|---|---|---|---|']
   for name in ('inference_benchmark.json', 'inference_benchmark_run2.json'):
     with open(os.path.join(results_dir, name)) as f:
       result = json.load(f)
     rows.append(
         '| %s | %.1f ms | %.0f%% / %.0f%% | %.1f ms | %.2fx | %.1f / %.1f ms '
-        '(%.2fx) | %.2f / %.2f |' % (
+        '(%.2fx) | %.0f us | %.2f / %.2f |' % (
             name, result['fp32_latency_ms'],
             100 * result['fp32_fraction_of_flop_bound'],
             100 * result['fp32_fraction_of_shape_bound'],
             result['bf16_latency_ms'], result['bf16_speedup_vs_fp32'],
             result['fp32_jit_latency_ms'], result['bf16_jit_latency_ms'],
             result['fp32_latency_ms'] / result['bf16_jit_latency_ms'],
+            result['crop_probe_us'],
             result['load_average_before'][0],
             result['load_average_after'][0]))
   return '\n'.join(rows) + '\n'
