@@ -27,7 +27,6 @@ def test_compute_dtypes():
   assert precision_util.compute_dtype(config.FLOAT32) == tf.float32
   assert precision_util.compute_dtype(config.MIXED_BFLOAT16) == tf.bfloat16
   assert precision_util.compute_dtype(config.MIXED_FLOAT16) == tf.float16
-  assert not precision_util.is_mixed(config.FLOAT32)
   with pytest.raises(ValueError, match='train_config.precision'):
     precision_util.compute_dtype(7)
 

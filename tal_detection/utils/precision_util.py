@@ -39,10 +39,6 @@ def compute_dtype(precision):
   return _COMPUTE_DTYPES[precision]
 
 
-def is_mixed(precision):
-  return compute_dtype(precision) != tf.float32
-
-
 def _float32_storage_getter(getter, name, *args, **kwargs):
   """Custom getter: a floating variable asked for in a lower precision is
   created (and checkpointed) as float32 and handed to the layer as a cast."""
