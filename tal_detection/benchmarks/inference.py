@@ -9,7 +9,6 @@ not depend on training, except that NMS work depends on the scores.
 import dataclasses
 import functools
 import json
-import math
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from tal_detection.benchmarks import memory_probe
 from tal_detection.benchmarks import timing
 from tal_detection.builders import model_builder
 from tal_detection.core import standard_fields as fields
+from tal_detection.ops import soi_pooling
 from tal_detection.utils import config_util
 from tal_detection.utils import machine_info
 from tal_detection.utils import threading_util
@@ -373,7 +373,7 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
   # this video (2^k + 1 rows, 2^k >= steps + 1) and its widest stream.
   crop_probe = timing.CropProbe(
       depth=max(stream_dims.values()),
-      rows=2 ** int(math.ceil(math.log2(settings.num_steps + 1))) + 1,
+      rows=soi_pooling.crop_and_resize_image_rows(settings.num_steps),
       parallel=probe_chains)
   if bf16_version_dir:
     version_dirs['bfloat16'] = bf16_version_dir

@@ -199,8 +199,8 @@ def _combined_hard_nms(segments, scores, threshold, iou_thresh,
                        max_size_per_class, max_total_size):
   """Per-class hard NMS with tf.image.combined_non_max_suppression.
 
-  With a known number of classes C >= 2 the classes are split into
-  _CLASS_GROUPS contiguous groups, one kernel call each, and their outputs are
+  With a known number of classes C >= _CLASS_GROUPS the classes are split
+  into _CLASS_GROUPS contiguous, non-empty groups, one kernel call each, and their outputs are
   merged: each call keeps its group's max_total_size best, so their union
   holds the video's max_total_size best. Per-class NMS does not look across
   classes, so the merged detections are the single call's; the order of
@@ -211,7 +211,7 @@ def _combined_hard_nms(segments, scores, threshold, iou_thresh,
   # together, on slices of them.
   boxes = _segments_to_boxes(segments)
   num_classes = scores.shape[2]
-  if num_classes is None or num_classes < 2:
+  if num_classes is None or num_classes < _CLASS_GROUPS:
     nmsed_boxes, nmsed_scores, nmsed_classes, num_detections = (
         _combined_hard_nms_call(boxes, scores, threshold, iou_thresh,
                                 max_size_per_class, max_total_size))
@@ -221,11 +221,10 @@ def _combined_hard_nms(segments, scores, threshold, iou_thresh,
     class_specific = boxes.shape[2] != 1
     groups = []
     for begin, end in zip(bounds[:-1], bounds[1:]):
-      if end > begin:
-        groups.append((begin, _combined_hard_nms_call(
-            boxes[:, :, begin:end] if class_specific else boxes,
-            scores[:, :, begin:end], threshold, iou_thresh,
-            max_size_per_class, max_total_size)))
+      groups.append((begin, _combined_hard_nms_call(
+          boxes[:, :, begin:end] if class_specific else boxes,
+          scores[:, :, begin:end], threshold, iou_thresh,
+          max_size_per_class, max_total_size)))
     nmsed_boxes, nmsed_scores, nmsed_classes, num_detections = (
         _merge_detection_groups(groups, max_total_size))
   nmsed_segments = tf.stack([nmsed_boxes[..., 1], nmsed_boxes[..., 3]], axis=-1)

@@ -223,11 +223,21 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
     return results[0] if proposal_chunks is None else results
 
 
-def _sample_slice(rows, sample_range):
-  """rows[:, :, start:end] of the (start, end) range; all of them for end
-  None (no slice op: the graph of an unchunked call is unchanged)."""
+def _sample_slice(tensor, sample_range, axis=2):
+  """tensor[..., start:end, ...] along `axis` for the (start, end) range; all
+  of it for end None (no slice op: the graph of an unchunked call is
+  unchanged)."""
   start, end = sample_range
-  return rows if end is None else rows[:, :, start:end]
+  if end is None:
+    return tensor
+  return tensor[(slice(None),) * axis + (slice(start, end),)]
+
+
+def crop_and_resize_image_rows(num_steps):
+  """Rows of CROP_AND_RESIZE's zero-padded image for a num_steps video (a
+  Python int): 2^k + 1 with 2^k >= num_steps + 1, k >= 1, as
+  _crop_and_resize_and_max pads it in the graph."""
+  return 2 ** max(1, int(num_steps).bit_length()) + 1
 
 
 def _split_taps(crops, depth):
@@ -397,12 +407,10 @@ def _crop_and_resize_and_max(features, rows, num_valid, sample_ranges):
                               tf.shape(rows)[1:])
   pooled_ranges = []
   for sample_range in sample_ranges:
-    start, end = sample_range
-    range_boxes = boxes if end is None else boxes[:, :, start:end]
-    range_video = tf.reshape(
-        box_video if end is None else box_video[:, start:end], [-1])
+    range_video = tf.reshape(_sample_slice(box_video, sample_range, axis=1),
+                             [-1])
     pooled = None
-    for tap_boxes in tf.unstack(range_boxes):
+    for tap_boxes in tf.unstack(_sample_slice(boxes, sample_range)):
       crops = tf.reshape(tf.image.crop_and_resize(
           image, tf.reshape(tap_boxes, [-1, 4]), range_video, [1, 1],
           extrapolation_value=0.0), [-1, shape[2]])
