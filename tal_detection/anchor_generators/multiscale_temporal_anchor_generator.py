@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tal_detection.core import anchor_generator
 from tal_detection.core import segment_list as segment_list_lib
+from tal_detection.utils import shape_utils
 
 
 class MultiscaleTemporalAnchorGenerator(anchor_generator.AnchorGenerator):
@@ -61,7 +62,7 @@ class MultiscaleTemporalAnchorGenerator(anchor_generator.AnchorGenerator):
     # [T, K] each; flattening row-major gives the step-major order t * K + k.
     starts = centers[:, tf.newaxis] - half_lengths[tf.newaxis, :]
     ends = centers[:, tf.newaxis] + half_lengths[tf.newaxis, :]
-    anchors = tf.reshape(tf.stack([starts, ends], axis=2), [-1, 2])
+    anchors = tf.reshape(shape_utils.stack_last_axis([starts, ends]), [-1, 2])
     static_steps = tf.get_static_value(num_steps)
     if static_steps is not None:
       anchors.set_shape([int(static_steps) * len(self._scales), 2])

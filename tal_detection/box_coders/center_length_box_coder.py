@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from tal_detection.core import box_coder
 from tal_detection.core import segment_list as segment_list_lib
+from tal_detection.utils import shape_utils
 
 # Lengths are floored at this value before dividing or taking a log, so that
 # zero-length segments/anchors give finite codes instead of inf/NaN.
@@ -52,7 +53,7 @@ class CenterLengthBoxCoder(box_coder.BoxCoder):
     length = tf.maximum(length, EPSILON)
     t_center = center_scale * (center - center_a) / length_a
     t_length = length_scale * tf.math.log(length / length_a)
-    return tf.stack([t_center, t_length], axis=1)
+    return shape_utils.stack_last_axis([t_center, t_length])
 
   def _decode(self, rel_codes, anchors):
     center_scale, length_scale = self._scale_factors
@@ -64,4 +65,5 @@ class CenterLengthBoxCoder(box_coder.BoxCoder):
     center = t_center / center_scale * length_a + center_a
     length = tf.exp(t_length / length_scale) * length_a
     return segment_list_lib.SegmentList(
-        tf.stack([center - length / 2.0, center + length / 2.0], axis=1))
+        shape_utils.stack_last_axis([center - length / 2.0,
+                                     center + length / 2.0]))

@@ -18,6 +18,8 @@ score voting; see `_general_batch_nms` for how they are run in one kernel call.
 """
 import tensorflow as tf
 
+from tal_detection.utils import shape_utils
+
 HARD = 'HARD'
 SOFT_GAUSSIAN = 'SOFT_GAUSSIAN'
 SOFT_LINEAR = 'SOFT_LINEAR'
@@ -27,8 +29,8 @@ METHODS = (HARD, SOFT_GAUSSIAN, SOFT_LINEAR)
 def _segments_to_boxes(segments):
   """[..., 2] segments -> [..., 4] unit-height boxes [0, start, 1, end]."""
   start, end = segments[..., 0], segments[..., 1]
-  return tf.stack(
-      [tf.zeros_like(start), start, tf.ones_like(start), end], axis=-1)
+  return shape_utils.stack_last_axis(
+      [tf.zeros_like(start), start, tf.ones_like(start), end])
 
 
 def _check_iou_threshold(iou_threshold, name):
@@ -227,7 +229,8 @@ def _combined_hard_nms(segments, scores, threshold, iou_thresh,
           max_size_per_class, max_total_size)))
     nmsed_boxes, nmsed_scores, nmsed_classes, num_detections = (
         _merge_detection_groups(groups, max_total_size))
-  nmsed_segments = tf.stack([nmsed_boxes[..., 1], nmsed_boxes[..., 3]], axis=-1)
+  nmsed_segments = shape_utils.stack_last_axis([nmsed_boxes[..., 1],
+                                                 nmsed_boxes[..., 3]])
   return nmsed_segments, nmsed_scores, nmsed_classes, num_detections
 
 
@@ -356,7 +359,7 @@ def _general_batch_nms(segments, scores, score_thresh, threshold, iou_thresh,
         start, end, cand_scores, group, threshold, iou_thresh)
   else:
     band = tf.cast(2 * group, tf.float32)
-    boxes = tf.stack([band, start, band + 1.0, end], axis=-1)
+    boxes = shape_utils.stack_last_axis([band, start, band + 1.0, end])
     if method == SOFT_GAUSSIAN:
       # TF's weight is exp(-0.5 tIoU^2 / s), hence s = sigma / 2; an IoU
       # threshold of 1 turns its extra hard suppression off.

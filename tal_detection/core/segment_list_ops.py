@@ -5,6 +5,7 @@ All vectorised and graph-mode friendly (no Python loops over segments).
 import tensorflow as tf
 
 from tal_detection.core import segment_list as segment_list_lib
+from tal_detection.utils import shape_utils
 
 
 def length(segments):
@@ -52,7 +53,7 @@ def clip_to_window(segments, window, filter_nonoverlapping=True):
   clipped_start = tf.clip_by_value(start, win_start, win_end)
   clipped_end = tf.clip_by_value(end, win_start, win_end)
   clipped = segment_list_lib.SegmentList(
-      tf.stack([clipped_start, clipped_end], axis=1))
+      shape_utils.stack_last_axis([clipped_start, clipped_end]))
   _copy_extra_fields(clipped, segments)
   if filter_nonoverlapping:
     keep = tf.reshape(tf.where(clipped_end > clipped_start), [-1])

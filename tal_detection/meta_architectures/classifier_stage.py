@@ -18,6 +18,7 @@ from tal_detection.core import segment_list
 from tal_detection.core import standard_fields as fields
 from tal_detection.meta_architectures import pipelines as pipelines_lib
 from tal_detection.meta_architectures import stage_ops
+from tal_detection.utils import shape_utils
 
 
 class ClassifierStage(object):
@@ -291,7 +292,7 @@ class ClassifierStage(object):
     class_scores = self._score_conversion_fn(class_logits)[:, :, 1:]
     refined = self._decode_refined(refined_box_encodings, proposals)
     start, end = stage_ops.clip_to_videos(refined, num_steps)
-    refined = tf.stack([start, end], axis=-1)
+    refined = shape_utils.stack_last_axis([start, end])
     class_scores = stage_ops.exclude_empty_segments(class_scores, start, end)
     segments, scores, classes, num_detections = self._non_max_suppression_fn(
         refined, class_scores, num_valid_segments=num_proposals)

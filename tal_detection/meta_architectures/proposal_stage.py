@@ -16,6 +16,7 @@ from tal_detection.core import box_coder as box_coder_lib
 from tal_detection.core import segment_list
 from tal_detection.meta_architectures import pipelines as pipelines_lib
 from tal_detection.meta_architectures import stage_ops
+from tal_detection.utils import shape_utils
 
 
 class ProposalStage(object):
@@ -156,7 +157,7 @@ class ProposalStage(object):
     decoded = box_coder_lib.batch_decode(box_encodings, self._box_coder,
                                          anchors)
     start, end = stage_ops.clip_to_videos(decoded, num_steps)
-    clipped = tf.stack([start, end], axis=-1)
+    clipped = shape_utils.stack_last_axis([start, end])
     scores = tf.nn.softmax(objectness_logits)[..., 1]
     # Anchors are step-major, so the anchors of valid steps form a prefix.
     num_valid_anchors = (num_steps *
