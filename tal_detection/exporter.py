@@ -138,9 +138,11 @@ def build_inference_graph(model_config, input_type='features',
     model_config: model_pb2.DetectionModel.
     input_type: one of INPUT_TYPES.
     precision: one of PRECISIONS, the dtype the networks compute in. With
-      'bfloat16' the feature streams are cast once preprocessed, and the
-      model reads its float32 variables through casts (the checkpoint is the
-      float32 one); inputs, outputs, decoding and NMS stay float32.
+      'bfloat16' the feature streams are cast where the SPNs read them and
+      the SoI-pooled features before the box classifiers (SoI pooling
+      reads the float32 streams), and the model reads its float32 variables
+      through casts (the checkpoint is the float32 one); inputs, outputs,
+      decoding and NMS stay float32.
 
   Returns:
     (inputs dict of placeholders, outputs dict of tensors).

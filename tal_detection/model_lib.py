@@ -77,8 +77,8 @@ def build_detections(detection_model, features, compute_dtype=tf.float32):
     detection_model: a DetectionModel.
     features: the input dict (InputDataFields keys), float32 streams.
     compute_dtype: the dtype the networks compute in (float32, or bfloat16 /
-      float16 for a bfloat16 export or mixed-precision training). The
-      preprocessed streams are cast to it.
+      float16 for a bfloat16 export or mixed-precision training), passed to
+      predict; the streams stay float32 until the networks read them.
 
   Returns:
     (prediction_dict, detections) where detections holds DetectionResultFields
@@ -90,10 +90,8 @@ def build_detections(detection_model, features, compute_dtype=tf.float32):
   num_steps = features[fields.InputDataFields.num_steps]
   preprocessed, num_steps = detection_model.preprocess(stream_features,
                                                        num_steps)
-  if tf.as_dtype(compute_dtype) != tf.float32:
-    preprocessed = {name: tf.cast(stream, compute_dtype)
-                    for name, stream in preprocessed.items()}
-  prediction_dict = detection_model.predict(preprocessed, num_steps)
+  prediction_dict = detection_model.predict(preprocessed, num_steps,
+                                            compute_dtype=compute_dtype)
   detections = detection_model.postprocess(prediction_dict, num_steps)
   detections[fields.DetectionResultFields.detection_segments_seconds] = (
       segments_to_seconds(

@@ -97,14 +97,31 @@ def test_bfloat16_graph_convolves_in_bfloat16_on_float32_variables():
   nms = [op for op in graph.get_operations()
          if op.type == 'CombinedNonMaxSuppression']
   assert nms and all(op.inputs[1].dtype == tf.float32 for op in nms)
-  # The padding mask multiplies the float32 inputs, before the cast
-  # (element-wise bfloat16 multiplies are the slower ones on CPU).
+  # SoI pooling masks and interpolates the float32 streams (element-wise
+  # bfloat16 multiplies are the slower ones on CPU): no stream is cast to
+  # bfloat16 and back.
   multiplies = [op for op in graph.get_operations() if op.type == 'Mul']
   assert not [op.name for op in multiplies if op.get_attr('T') == tf.bfloat16]
+  crops = [op for op in graph.get_operations() if op.type == 'CropAndResize']
+  assert crops and not [op.name for op in crops
+                        if _has_bfloat16_ancestor(op.inputs[0])]
   with graph.as_default():
     variables = tf.compat.v1.global_variables()
   assert variables and {v.dtype.base_dtype for v in variables} == {
       tf.float32}
+
+
+def _has_bfloat16_ancestor(tensor):
+  """Whether tensor or any tensor it is computed from is bfloat16."""
+  seen, pending = set(), [tensor]
+  while pending:
+    tensor = pending.pop()
+    if tensor.dtype.base_dtype == tf.bfloat16:
+      return True
+    if tensor.op.name not in seen:
+      seen.add(tensor.op.name)
+      pending.extend(tensor.op.inputs)
+  return False
 
 
 def test_bfloat16_detections_are_close_to_float32(exports):

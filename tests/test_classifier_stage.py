@@ -144,6 +144,34 @@ def test_predict_pools_every_pipeline_with_context_and_averages():
   assert result['refined_box_encodings'].shape == (2, 3, NUM_CLASSES, 2)
 
 
+def test_classifiers_see_the_float32_pooled_features_rounded_once():
+  """compute_dtype=bfloat16 on float32 inputs: SoI pooling reads the float32
+  features and the classifier gets its output cast once, not a pooling of
+  features already rounded to bfloat16."""
+  rng = np.random.RandomState(3)
+  features = rng.randn(1, 7, 5).astype(np.float32)
+  proposals = np.array([[[0.3, 2.9], [1.1, 6.2], [4.0, 4.7]]], np.float32)
+  num_steps = np.array([7])
+  classifiers = []
+
+  def factory():
+    classifiers.append(_ReadoutClassifier())
+    return classifiers[-1]
+
+  stage = _stage(classifier_factory=factory)
+  with tf.Graph().as_default():
+    stage.predict({'rgb': tf.constant(features)}, tf.constant(proposals),
+                  tf.constant(num_steps), compute_dtype=tf.bfloat16)
+    seen = classifiers[0].inputs[0]
+    assert seen.dtype == tf.bfloat16
+    with tf.compat.v1.Session() as sess:
+      seen = sess.run(tf.cast(seen, tf.float32))
+  pooled = _numpy_soi(features, proposals, num_steps).reshape(
+      [3, 2, -1]).astype(np.float32)
+  rounded_once = tf.cast(tf.cast(pooled, tf.bfloat16), tf.float32).numpy()
+  np.testing.assert_array_equal(seen, rounded_once)
+
+
 def _real_classifier():
   def hyperparams_fn(op):
     return hyperparams_builder.build(hyperparams_pb2.Hyperparams(op=op),

@@ -79,8 +79,12 @@ class DetectionModel(abc.ABC):
     """
 
   @abc.abstractmethod
-  def predict(self, preprocessed_features, num_steps):
-    """Runs the network; returns a dict of raw prediction tensors."""
+  def predict(self, preprocessed_features, num_steps, compute_dtype=None):
+    """Runs the network; returns a dict of raw prediction tensors.
+
+    compute_dtype: the floating dtype the networks compute in; None: the
+    dtype of the preprocessed features.
+    """
 
   @abc.abstractmethod
   def postprocess(self, prediction_dict, num_steps):

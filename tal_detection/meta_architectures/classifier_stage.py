@@ -141,7 +141,7 @@ class ClassifierStage(object):
         _with_background_column(classes[:num_gt]),
         tf.one_hot(0, self._num_classes + 1, dtype=tf.float32))
 
-  def predict(self, pipeline_inputs, proposals, num_steps):
+  def predict(self, pipeline_inputs, proposals, num_steps, compute_dtype=None):
     """Classifies and regresses every proposal.
 
     With proposals_per_chunk_fn, the proposals are pooled and classified a
@@ -152,11 +152,13 @@ class ClassifierStage(object):
     computed once.
 
     Args:
-      pipeline_inputs: {pipeline name: [B, T, D] float}; the classifiers
-        compute in their dtype.
+      pipeline_inputs: {pipeline name: [B, T, D] float}, what SoI pooling
+        reads.
       proposals: [B, P, 2] in steps (padding rows are classified too; callers
         mask them with the proposal count).
       num_steps: [B] int32; SoI pooling reads zeros past a video's end.
+      compute_dtype: the dtype the classifiers compute in (the pooled
+        features are cast to it); None: the dtype of pipeline_inputs.
 
     Returns:
       dict with class_logits [B, P, C+1] and refined_box_encodings
@@ -182,7 +184,9 @@ class ClassifierStage(object):
                   features, proposals, num_steps,
                   proposal_chunks=proposal_chunks)
             pooled = pooled_chunks[index]
-          chunks.append(self._classify(name, pooled))
+          chunks.append(self._classify(
+              name, pooled if compute_dtype is None else
+              tf.cast(pooled, compute_dtype)))
       # Scores, decoding, NMS and the losses run in float32 whatever the
       # compute dtype.
       per_pipeline[name] = {

@@ -90,8 +90,8 @@ class ProposalStage(object):
     """Runs the SPNs and makes the proposals.
 
     Args:
-      pipeline_inputs: {pipeline name: [B, T, D] float}, padded steps zero;
-        the networks compute in their dtype.
+      pipeline_inputs: {pipeline name: [B, T, D] float}, anything on padded
+        steps (the SPN leaves them out); the networks compute in their dtype.
       num_steps: [B] int32 valid lengths.
 
     Returns:
@@ -109,7 +109,7 @@ class ProposalStage(object):
     per_pipeline = {}
     for name in self._pipeline_names:
       with tf.compat.v1.variable_scope(name):
-        # The SPN zeroes the padded steps of its input itself.
+        # The reduction is per step and the SPN leaves padded steps out.
         reduced = self._reduce_features_fn(
             pipeline_inputs[name], scope='FirstStageFeatureReduction')
         objectness, encodings = self._spns[name].predict(

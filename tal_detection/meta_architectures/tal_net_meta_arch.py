@@ -112,20 +112,26 @@ class TalNetMetaArch(model.DetectionModel):
       preprocessed[name] = stream
     return preprocessed, num_steps
 
-  def predict(self, preprocessed_features, num_steps):
+  def predict(self, preprocessed_features, num_steps, compute_dtype=None):
     """Runs both stages.
 
-    Compute dtype: the networks compute in the dtype of the streams (all the
-    same; float32 unless the caller cast them, e.g. to bfloat16 or float16).
+    Compute dtype: the networks compute in compute_dtype (default: the dtype
+    of the streams, all the same). The streams are cast to it where the
+    networks read them, the SPNs' inputs; SoI pooling reads them as they come
+    (it interpolates in float32 whatever their dtype) and the pooled
+    features are cast for the box classifiers. So with float32 streams and
+    a bfloat16 compute dtype the pooled features are rounded once, not
+    interpolated from rounded features (and the stream is not cast back).
     Variables are always created and stored in float32 and cast to the
-    compute dtype where they are read (precision_util.float32_variables), so checkpoints are
-    the same whatever the dtype and gradients reach float32 variables. Every
-    output of predict is float32: the stages cast their logits before
-    decoding, NMS and losses.
+    compute dtype where they are read (precision_util.float32_variables), so
+    checkpoints are the same whatever the dtype and gradients reach float32
+    variables. Every output of predict is float32: the stages cast their
+    logits before decoding, NMS and losses.
 
     Args:
       preprocessed_features: dict stream name -> [B, T, D] (from preprocess).
       num_steps: [B] int32 valid lengths.
+      compute_dtype: None, or the floating dtype the networks compute in.
 
     Returns:
       A dict with
@@ -138,15 +144,18 @@ class TalNetMetaArch(model.DetectionModel):
         per_pipeline: {name: the same four logits tensors of that pipeline}.
     """
     num_steps = tf.cast(num_steps, tf.int32)
-    compute_dtype = _compute_dtype(preprocessed_features, self.stream_names)
+    stream_dtype = _stream_dtype(preprocessed_features, self.stream_names)
+    compute_dtype = tf.as_dtype(compute_dtype or stream_dtype)
     with precision_util.float32_variables(compute_dtype):
-      return self._predict(preprocessed_features, num_steps)
+      return self._predict(preprocessed_features, num_steps, compute_dtype)
 
-  def _predict(self, preprocessed_features, num_steps):
+  def _predict(self, preprocessed_features, num_steps, compute_dtype):
     """predict() inside its variable scope."""
     inputs = pipelines_lib.pipeline_inputs(self._pipelines,
                                            preprocessed_features)
-    first = self._proposal_stage.predict(inputs, num_steps)
+    first = self._proposal_stage.predict(
+        {name: tf.cast(pipeline_input, compute_dtype)
+         for name, pipeline_input in inputs.items()}, num_steps)
     proposals = first['proposal_segments']
     proposal_scores = first['proposal_scores']
     num_proposals = first['num_proposals']
@@ -157,7 +166,8 @@ class TalNetMetaArch(model.DetectionModel):
     # Proposals are inputs to the second stage, not something it may move.
     proposals = tf.stop_gradient(proposals)
     proposal_scores = tf.stop_gradient(proposal_scores)
-    second = self._classifier_stage.predict(inputs, proposals, num_steps)
+    second = self._classifier_stage.predict(inputs, proposals, num_steps,
+                                            compute_dtype=compute_dtype)
 
     per_pipeline = {}
     for p in self._pipelines:
@@ -259,7 +269,7 @@ class TalNetMetaArch(model.DetectionModel):
             if loss.op.name.startswith(prefixes)]
 
 
-def _compute_dtype(preprocessed_features, stream_names):
+def _stream_dtype(preprocessed_features, stream_names):
   """The one floating dtype of the streams."""
   dtypes = {tf.as_dtype(preprocessed_features[name].dtype).base_dtype
             for name in stream_names}

@@ -4,9 +4,10 @@ With MIXED_BFLOAT16 or MIXED_FLOAT16 the model's layers compute in bfloat16 /
 float16 while every variable stays float32 (in the graph, in the optimizer and
 in checkpoints). Two pieces do that without touching the model code:
 
-  * model_lib.build_detections(..., compute_dtype): the preprocessed feature
-    streams in the compute dtype, so the layers ask for that dtype in the
-    first place;
+  * model_lib.build_detections(..., compute_dtype): the meta-architecture's
+    predict casts the feature streams to the compute dtype where its
+    networks read them (and SoI pooling's output), so the layers ask for
+    that dtype in the first place;
   * float32_variables(compute_dtype): the variable scope the meta-architecture
     builds its networks in (it reads the dtype off its inputs): its custom
     getter creates each variable a layer asks for as float32 and hands the
