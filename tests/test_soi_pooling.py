@@ -273,6 +273,66 @@ def test_bfloat16_features_pool_in_float32_and_come_back_bfloat16(
                              rtol=2e-2, atol=2e-2)
 
 
+@pytest.mark.parametrize('implementation', soi_lib.IMPLEMENTATIONS)
+@pytest.mark.parametrize('chunked', [False, True])
+def test_output_dtype_rounds_the_float32_pooling_once(implementation, chunked):
+  """float32 features, bfloat16 output: the float32 pooling rounded once
+  (XLA_GATHER rounds inside its compiled loop, the others after it)."""
+  rng = np.random.RandomState(6)
+  features = rng.randn(2, 11, 5).astype(np.float32)
+  proposals = tf.constant(np.sort(rng.uniform(-2, 12, (2, 5, 2)), axis=-1),
+                          tf.float32)
+  chunks = [(0, 2), (2, 5)] if chunked else None
+  kwargs = dict(crop_size=6, context_ratio=0.5, maxpool_kernel_size=2,
+                maxpool_stride=2, implementation=implementation,
+                proposal_chunks=chunks)
+  expected = soi_lib.soi_pooling(features, proposals, [11, 8], **kwargs)
+  got = soi_lib.soi_pooling(features, proposals, [11, 8],
+                            output_dtype=tf.bfloat16, **kwargs)
+  if not chunked:
+    expected, got = [expected], [got]
+  for want, have in zip(expected, got):
+    assert have.dtype == tf.bfloat16
+    np.testing.assert_array_equal(
+        tf.cast(have, tf.float32).numpy(),
+        tf.cast(tf.cast(want, tf.bfloat16), tf.float32).numpy())
+
+
+def test_compiled_pooling_casts_inside_the_compiled_loop():
+  """XLA_GATHER with a bfloat16 output: the compiled function returns
+  bfloat16 (it writes half the bytes), no Cast op follows it, and the
+  gradient reaching the float32 features is the float32 path's for the
+  same upstream gradient."""
+  rng = np.random.RandomState(8)
+  features = rng.randn(1, 9, 4).astype(np.float32)
+  proposals = np.array([[[0.3, 4.1], [2.2, 8.6]]], np.float32)
+  with tf.Graph().as_default() as graph:
+    pooled = soi_lib.soi_pooling(tf.constant(features), proposals, [9], 6,
+                                 0.5, 2, 2, implementation=soi_lib.XLA_GATHER,
+                                 output_dtype=tf.bfloat16)
+  compiled = [op for op in graph.get_operations()
+              if op.type in ('PartitionedCall', 'StatefulPartitionedCall')]
+  assert compiled and all(op.outputs[0].dtype == tf.bfloat16
+                          for op in compiled)
+  assert pooled.dtype == tf.bfloat16
+  assert not [op for op in graph.get_operations() if op.type == 'Cast'
+              and op.inputs[0].op in compiled]
+  # Upstream gradients exact in bfloat16, so both paths see the same.
+  upstream = tf.cast(tf.cast(rng.randn(1, 2, 3, 4), tf.bfloat16), tf.float32)
+  gradients = []
+  for output_dtype in (tf.float32, tf.bfloat16):
+    features_tensor = tf.constant(features)
+    with tf.GradientTape() as tape:
+      tape.watch(features_tensor)
+      pooled = soi_lib.soi_pooling(
+          features_tensor, proposals, [9], 6, 0.5, 2, 2,
+          implementation=soi_lib.XLA_GATHER, output_dtype=output_dtype)
+    gradients.append(tape.gradient(
+        pooled, features_tensor, tf.cast(upstream, output_dtype)).numpy())
+  assert gradients[1].dtype == np.float32 and np.abs(gradients[0]).max() > 0.1
+  np.testing.assert_array_equal(gradients[1], gradients[0])
+
+
 @pytest.mark.parametrize('num_total_steps', [1, 7, 188, 255, 256, 257, 18800])
 def test_crop_and_resize_equals_gather_to_one_rounding(num_total_steps):
   """Same sample positions: the paths differ by the interpolation's rounding.

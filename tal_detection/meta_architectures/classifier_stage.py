@@ -34,9 +34,10 @@ class ClassifierStage(object):
       pipeline_names: names (= variable scopes) of the pipelines, in order.
       num_classes: action classes C (background excluded).
       soi_pooling_fn: fn(features [B, T, D], proposals [B, P, 2], num_steps,
-        proposal_chunks=None) -> [B, P, bins, D], or one [B, end - start,
-        bins, D] per (start, end) of proposal_chunks: ops.soi_pooling with
-        crop size, context ratio and max-pool bound.
+        proposal_chunks=None, output_dtype=None) -> [B, P, bins, D], or one
+        [B, end - start, bins, D] per (start, end) of proposal_chunks, of
+        output_dtype (None: the features'): ops.soi_pooling with crop size,
+        context ratio and max-pool bound.
       box_classifier_factory: callable() -> models.box_classifier.BoxClassifier
         (of num_classes classes), called once per pipeline.
       box_coder: core.box_coder.BoxCoder of the class-specific regression.
@@ -177,16 +178,16 @@ class ClassifierStage(object):
         # initialisers' seeds derive from) is the unchunked one.
         with tf.compat.v1.variable_scope(name, reuse=True if index else None):
           if end is None:
-            pooled = self._soi_pooling_fn(features, proposals, num_steps)
+            pooled = self._soi_pooling_fn(features, proposals, num_steps,
+                                          output_dtype=compute_dtype)
           else:
             if pooled_chunks is None:
               pooled_chunks = self._soi_pooling_fn(
                   features, proposals, num_steps,
-                  proposal_chunks=proposal_chunks)
+                  proposal_chunks=proposal_chunks,
+                  output_dtype=compute_dtype)
             pooled = pooled_chunks[index]
-          chunks.append(self._classify(
-              name, pooled if compute_dtype is None else
-              tf.cast(pooled, compute_dtype)))
+          chunks.append(self._classify(name, pooled))
       # Scores, decoding, NMS and the losses run in float32 whatever the
       # compute dtype.
       per_pipeline[name] = {

@@ -77,7 +77,8 @@ def proposals_per_chunk(num_proposals, depth, crop_size,
 
 def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
                 maxpool_kernel_size=1, maxpool_stride=1, scope=None,
-                implementation=GATHER, proposal_chunks=None):
+                implementation=GATHER, proposal_chunks=None,
+                output_dtype=None):
   """Pools a fixed-size feature map for every proposal.
 
   Exact semantics (step coordinates: step i covers [i, i+1), feature i sits at
@@ -117,10 +118,14 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
       a time, see CROP_AND_RESIZE_CHUNK_BYTES). The sample positions, the
       padded image and the crop boxes are computed once for all proposals;
       a chunk adds only its slices, crops and max-pool.
+    output_dtype: the dtype of the result (None: the features' dtype). The
+      pooling computes in float32 either way; XLA_GATHER casts inside its
+      compiled loop, which then writes the pooled bins in this dtype
+      (bfloat16: half the bytes, and no separate Cast op).
 
   Returns:
-    [B, N, out_bins, D] float tensor, same dtype as features; with
-    proposal_chunks, a list of [B, end - start, out_bins, D], one per chunk.
+    [B, N, out_bins, D] float tensor of output_dtype; with proposal_chunks,
+    a list of [B, end - start, out_bins, D], one per chunk.
 
   Raises:
     ValueError: on a non-positive crop_size / kernel / stride, a kernel larger
@@ -142,8 +147,8 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
 
   with tf.name_scope(scope or 'SoIPooling'):
     features = tf.convert_to_tensor(features)
-    output_dtype = features.dtype
-    if output_dtype in (tf.bfloat16, tf.float16):
+    output_dtype = tf.as_dtype(output_dtype or features.dtype)
+    if features.dtype in (tf.bfloat16, tf.float16):
       # 16-bit features: interpolation and max-pool run in float32 and the
       # result is cast back. The CPU kernels of bfloat16 element-wise ops are
       # slower than the float32 ones on these [B, N, crop, D] tensors
@@ -208,7 +213,8 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
       # sample rows come in computed as for the other paths (compiled, their
       # arithmetic may be fused and round differently).
       pooled = [_compiled_gather_and_max(features, _sample_slice(rows, r),
-                                         num_valid) for r in sample_ranges]
+                                         num_valid, output_dtype)
+                for r in sample_ranges]
     elif implementation == CROP_AND_RESIZE:
       pooled = _crop_and_resize_and_max(features, rows, num_valid,
                                         sample_ranges)
@@ -296,8 +302,9 @@ def _gather_and_max_gradient(features, rows, num_valid, pooled_grad):
   return tf.reshape(flat_grad, shape)
 
 
-def _compiled_gather_and_max(features, rows, num_valid):
-  """XLA_GATHER: _gather_and_max compiled, with its gradient compiled too.
+def _compiled_gather_and_max(features, rows, num_valid, output_dtype):
+  """XLA_GATHER: _gather_and_max compiled, its result cast to output_dtype
+  in the same loop, with its gradient compiled too.
 
   The features are padded to a power of two of steps first (see
   _pad_steps_to_power_of_two); rows and num_valid get no gradient (the
@@ -305,14 +312,20 @@ def _compiled_gather_and_max(features, rows, num_valid):
   """
   num_total_steps = tf.shape(features)[1]
 
+  def forward(padded, rows, num_valid):
+    return tf.cast(_gather_and_max(padded, rows, num_valid), output_dtype)
+
+  def backward(padded, rows, num_valid, pooled_grad):
+    return _gather_and_max_gradient(padded, rows, num_valid,
+                                    tf.cast(pooled_grad, padded.dtype))
+
   @tf.custom_gradient
   def pool(features):
     padded = _pad_steps_to_power_of_two(features)
-    pooled = tf.function(_gather_and_max, jit_compile=True)(
-        padded, rows, num_valid)
+    pooled = tf.function(forward, jit_compile=True)(padded, rows, num_valid)
 
     def grad(pooled_grad):
-      padded_grad = tf.function(_gather_and_max_gradient, jit_compile=True)(
+      padded_grad = tf.function(backward, jit_compile=True)(
           padded, rows, num_valid, pooled_grad)
       return padded_grad[:, :num_total_steps]
 
