@@ -96,9 +96,11 @@ class TalNetMetaArch(model.DetectionModel):
     batch. The SPN follows the padding rule of models/spn_towers.py (its
     feature reduction is per step; its convs and max-pools never read a
     padded step), and SoI pooling reads zeros past num_steps. Zeroing them
-    here as well cost a multiply per stream and call that changed no output
-    (main config, 188 x 1024 per stream: about 60 us each, at the start of
-    every call, before the first MatMul can run).
+    here as well was a multiply per stream and call that changed no output
+    (main config: about 60 us per 188 x 1024 stream in a trace, at the start
+    of every call; untraced, with the exports called in a shuffled order,
+    no latency change stood out of the noise: the first op to read a stream
+    pays for fetching it either way).
     """
     num_steps = tf.cast(num_steps, tf.int32)
     preprocessed = {}
