@@ -189,11 +189,11 @@ def batch_multiclass_non_max_suppression(segments,
         pre_nms_top_k, class_agnostic, voting_iou_threshold)
 
 
-# The classes are split into this many groups, each one CombinedNonMaxSuppression
-# op: the ops run side by side on the inter-op threads, where one op runs its
-# classes one after another (a serving session has one thread per op). On the
-# main config's final NMS (300 proposals x 20 classes, 2 cores): 478 us
-# against 780 us for one op, outputs equal.
+# The classes are split into this many groups, each one
+# CombinedNonMaxSuppression op: the ops run side by side on the inter-op
+# threads, where one op runs its classes one after another (a serving session
+# has one thread per op). On the main config's final NMS (300 proposals x 20
+# classes, 2 cores): 478 us against 780 us for one op, outputs equal.
 _CLASS_GROUPS = 2
 
 
@@ -202,12 +202,13 @@ def _combined_hard_nms(segments, scores, threshold, iou_thresh,
   """Per-class hard NMS with tf.image.combined_non_max_suppression.
 
   With a known number of classes C >= _CLASS_GROUPS the classes are split
-  into _CLASS_GROUPS contiguous, non-empty groups, one kernel call each, and their outputs are
-  merged: each call keeps its group's max_total_size best, so their union
-  holds the video's max_total_size best. Per-class NMS does not look across
-  classes, so the merged detections are the single call's; the order of
-  detections with equal scores (which the kernel leaves unspecified) is
-  descending score, then group, then each call's own order.
+  into _CLASS_GROUPS contiguous, non-empty groups, one kernel call each, and
+  their outputs are merged: each call keeps its group's max_total_size best,
+  so their union holds the video's max_total_size best. Per-class NMS does
+  not look across classes, so the merged detections are the single call's;
+  the order of detections with equal scores (which the kernel leaves
+  unspecified) is descending score, then group, then each call's own
+  order.
   """
   # The unit-height boxes are built once: the groups' calls then start
   # together, on slices of them.

@@ -150,9 +150,10 @@ def soi_pooling(features, proposals, num_steps, crop_size, context_ratio=0.0,
     output_dtype = tf.as_dtype(output_dtype or features.dtype)
     if features.dtype in (tf.bfloat16, tf.float16):
       # 16-bit features: interpolation and max-pool run in float32 and the
-      # result is cast to output_dtype. The CPU kernels of bfloat16 element-wise ops are
-      # slower than the float32 ones on these [B, N, crop, D] tensors
-      # (measured), and the interpolation keeps float32 accuracy.
+      # result is cast to output_dtype. The CPU kernels of bfloat16
+      # element-wise ops are slower than the float32 ones on these [B, N,
+      # crop, D] tensors (measured), and the interpolation keeps float32
+      # accuracy.
       features = tf.cast(features, tf.float32)
     proposals = tf.convert_to_tensor(proposals)
     num_steps = tf.convert_to_tensor(num_steps)

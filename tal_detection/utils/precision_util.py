@@ -9,10 +9,10 @@ in checkpoints). Two pieces do that without touching the model code:
     networks read them (and SoI pooling's output), so the layers ask for
     that dtype in the first place;
   * float32_variables(compute_dtype): the variable scope the meta-architecture
-    builds its networks in (it reads the dtype off its inputs): its custom
-    getter creates each variable a layer asks for as float32 and hands the
-    layer a cast of it; gradients flow back through the cast into the float32
-    variable. The bfloat16 export uses the same scope.
+    builds its networks in (with the compute dtype predict was given): its
+    custom getter creates each variable a layer asks for as float32 and hands
+    the layer a cast of it; gradients flow back through the cast into the
+    float32 variable. The bfloat16 export uses the same scope.
 
 Losses are computed in float32 (core/losses.py casts its inputs), and so are
 the optimizer's updates. float16 has a narrow exponent range, so its gradients
