@@ -154,7 +154,10 @@ def test_quick_run_on_a_given_tiny_saved_model(tmp_path):
   _check_results(results, 40, {'features_rgb': 6, 'features_flow': 5},
                  (1, 2))
   _check_bf16_results(results)
-  assert results['fp32_jit_latency_ms'] is None  # given: no jit twins
+  # Given SavedModels: no jit_compile twins, and what they compile unknown.
+  assert results['fp32_jit_latency_ms'] is None
+  assert results['bf16_nojit_latency_ms'] is None
+  assert results['jit_compile'] is None
   assert 'jit_compile' not in process.stdout
   assert results['model']['source'] == 'SavedModel %s' % version_dir
   assert results['model']['note'].endswith(os.path.join(
@@ -178,21 +181,30 @@ def test_quick_run_on_the_main_config(tmp_path):
   _check_results(results, 188, {'features_rgb': 1024, 'features_flow': 1024},
                  (1, 2))
   _check_bf16_results(results)  # exported here in both precisions
-  # ... and both again with jit_compile, timed in the same alternation.
-  # The same detections as the same precision without it.
-  for short, precision, num_detections in (
-      ('fp32', 'float32', 'num_detections'),
-      ('bf16', 'bfloat16', 'num_detections_bfloat16')):
-    jit = results['latency']['serving_function_%s_jit' % precision]
-    assert jit['runs'] == 3
-    assert results[short + '_jit_latency_ms'] == jit['median_ms'] > 0
+  # As tools/export_saved_model.py exports them by default: bfloat16 with
+  # XLA SoI pooling, float32 without ...
+  assert results['jit_compile'] == {'float32': False, 'bfloat16': True}
+  # ... and both again with the other setting, timed in the same
+  # alternation: the same detections as the same precision's default.
+  for short, twin, num_detections in (
+      ('fp32', 'float32_jit', 'num_detections'),
+      ('bf16', 'bfloat16_nojit', 'num_detections_bfloat16')):
+    timed = results['latency']['serving_function_' + twin]
+    assert timed['runs'] == 3
+    latency_key = short + twin[twin.index('_'):] + '_latency_ms'
+    assert results[latency_key] == timed['median_ms'] > 0
     assert results[short + '_jit_speedup'] > 0
-    assert (results['latency']['num_detections_%s_jit' % precision] ==
+    assert (results['latency']['num_detections_' + twin] ==
             results['latency'][num_detections] > 0)
   assert results['fp32_jit_fraction_of_flop_bound'] == pytest.approx(
       results['ideal_latency_ms'] / results['fp32_jit_latency_ms'])
+  # What XLA buys each precision: latency without it / with it.
   assert results['fp32_jit_speedup'] == pytest.approx(
       results['fp32_latency_ms'] / results['fp32_jit_latency_ms'])
+  assert results['bf16_jit_speedup'] == pytest.approx(
+      results['bf16_nojit_latency_ms'] / results['bf16_latency_ms'])
+  assert results['bf16_nojit_speedup_vs_fp32'] == pytest.approx(
+      results['fp32_latency_ms'] / results['bf16_nojit_latency_ms'])
   # MatMul FLOPs by hand (2 M K N, two streams, 188 steps, 300 proposals of
   # 8 bins, reduction depth 256, FC 256, 20 classes): the first-stage
   # reduction 188x1024x256, the second-stage one 2400x1024x256, the FC

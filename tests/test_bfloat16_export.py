@@ -37,7 +37,8 @@ NUM_STEPS = 60
 
 @pytest.fixture(scope='module')
 def exports(tmp_path_factory):
-  """{precision: version dir} of one random-weight checkpoint."""
+  """{precision: version dir} of one random-weight checkpoint, and
+  'bfloat16_nojit': its bfloat16 export without XLA (jit_compile=False)."""
   work = tmp_path_factory.mktemp('bf16')
   pipeline = pipeline_pb2.TrainEvalPipelineConfig()
   pipeline.model.CopyFrom(util.tiny_model_config())
@@ -48,10 +49,14 @@ def exports(tmp_path_factory):
     with tf.compat.v1.Session() as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
       tf.compat.v1.train.Saver().save(sess, prefix)
-  return {precision: exporter.export_inference_graph(
+  exports = {precision: exporter.export_inference_graph(
       'features', pipeline, prefix, os.path.join(str(work), precision),
       time_base=TIME_BASE, precision=precision)
-          for precision in exporter.PRECISIONS}
+             for precision in exporter.PRECISIONS}
+  exports['bfloat16_nojit'] = exporter.export_inference_graph(
+      'features', pipeline, prefix, os.path.join(str(work), 'bfloat16_nojit'),
+      time_base=TIME_BASE, precision='bfloat16', jit_compile=False)
+  return exports
 
 
 def _serve(version_dir, seeds):
@@ -80,6 +85,7 @@ def test_bfloat16_signature_has_the_float32_inputs_and_outputs(exports):
         {k: v.dtype for k, v in serve.structured_input_signature[1].items()},
         {k: v.dtype for k, v in serve.structured_outputs.items()})
   assert signatures['bfloat16'] == signatures['float32']
+  assert signatures['bfloat16_nojit'] == signatures['float32']
   inputs, outputs = signatures['bfloat16']
   assert inputs['features_rgb'] == tf.float32
   assert outputs['detection_scores'] == tf.float32
@@ -87,10 +93,14 @@ def test_bfloat16_signature_has_the_float32_inputs_and_outputs(exports):
   assert outputs['num_detections'] == tf.int32
 
 
-def test_bfloat16_graph_convolves_in_bfloat16_on_float32_variables():
+@pytest.mark.parametrize('jit_compile', [None, False])
+def test_bfloat16_graph_convolves_in_bfloat16_on_float32_variables(
+    jit_compile):
+  """jit_compile None (the default: XLA SoI pooling) and False."""
+  config = util.tiny_model_config()
   with tf.Graph().as_default() as graph:
-    exporter.build_inference_graph(util.tiny_model_config(),
-                                   precision='bfloat16')
+    exporter.build_inference_graph(config, precision='bfloat16',
+                                   jit_compile=jit_compile)
   conv_dtypes = {op.get_attr('T') for op in graph.get_operations()
                  if op.type in ('Conv2D', 'MatMul')}
   assert conv_dtypes == {tf.bfloat16}
@@ -103,8 +113,23 @@ def test_bfloat16_graph_convolves_in_bfloat16_on_float32_variables():
   multiplies = [op for op in graph.get_operations() if op.type == 'Mul']
   assert not [op.name for op in multiplies if op.get_attr('T') == tf.bfloat16]
   crops = [op for op in graph.get_operations() if op.type == 'CropAndResize']
-  assert crops and not [op.name for op in crops
-                        if _has_bfloat16_ancestor(op.inputs[0])]
+  compiled = {f.signature.name for f in graph.as_graph_def().library.function
+              if f.attr['_XlaMustCompile'].b}
+  soi_calls = [op for op in graph.get_operations()
+               if op.type in ('PartitionedCall', 'StatefulPartitionedCall')
+               and op.get_attr('f').name in compiled]
+  if jit_compile is None:
+    # One compiled SoI pooling per stream: it reads the float32 stream and
+    # writes bfloat16 (the cast inside its loop), and nothing crops.
+    assert not crops and len(soi_calls) == len(config.tal_net.streams)
+    for op in soi_calls:
+      assert op.inputs[0].dtype == tf.float32
+      assert not _has_bfloat16_ancestor(op.inputs[0]), op.name
+      assert [t.dtype for t in op.outputs] == [tf.bfloat16]
+  else:
+    assert not soi_calls
+    assert crops and not [op.name for op in crops
+                          if _has_bfloat16_ancestor(op.inputs[0])]
   with graph.as_default():
     variables = tf.compat.v1.global_variables()
   assert variables and {v.dtype.base_dtype for v in variables} == {
@@ -124,11 +149,12 @@ def _has_bfloat16_ancestor(tensor):
   return False
 
 
-def test_bfloat16_detections_are_close_to_float32(exports):
+@pytest.mark.parametrize('export', ['bfloat16', 'bfloat16_nojit'])
+def test_bfloat16_detections_are_close_to_float32(exports, export):
   seeds = range(NUM_VIDEOS)
   matched = total = 0
   for expected, got in zip(_serve(exports['float32'], seeds),
-                           _serve(exports['bfloat16'], seeds)):
+                           _serve(exports[export], seeds)):
     for key, value in got.items():
       assert value.dtype == expected[key].dtype, key
     n = int(expected['num_detections'][0])
@@ -157,6 +183,16 @@ def test_unknown_precision_is_refused(tmp_path):
     with tf.Graph().as_default():
       exporter.build_inference_graph(util.tiny_model_config(),
                                      precision='float16')
+
+
+def test_jit_compile_defaults_to_xla_for_bfloat16_only():
+  assert exporter.resolve_jit_compile('bfloat16') is True
+  assert exporter.resolve_jit_compile('float32') is False
+  # Given settings win over the default.
+  assert exporter.resolve_jit_compile('bfloat16', False) is False
+  assert exporter.resolve_jit_compile('float32', True) is True
+  with pytest.raises(ValueError, match='precision'):
+    exporter.resolve_jit_compile('float16')
 
 
 def test_bfloat16_export_warns_only_where_bfloat16_is_emulated():

@@ -372,6 +372,10 @@ def test_time_base_flags_override_records_and_partial_flags_need_records(
     exporter.read_time_base(str(tmp_path))
 
 
+# The line tools/export_saved_model.py prints when SoI pooling is compiled.
+_XLA_NOTE = 'export_saved_model: note: %s' % exporter.XLA_SERVING_NOTE
+
+
 def _functions_that_must_compile(version_dir):
   """Names of the SavedModel's library functions marked for XLA."""
   with open(os.path.join(version_dir, 'saved_model.pb'), 'rb') as f:
@@ -393,6 +397,7 @@ def test_jit_compile_export_serves_the_default_exports_detections(
       '--checkpoint_dir=%s' % trained_model.model_dir,
       '--output_directory=%s' % output_directory, '--jit_compile')
   assert result.returncode == 0, util.describe(result)
+  assert _XLA_NOTE in result.stderr
   version_dir = os.path.join(output_directory, '1')
   default_dir = os.path.join(exported_model, '1')
   # SoI pooling is compiled once per stream; the default export has no XLA.
@@ -409,6 +414,35 @@ def test_jit_compile_export_serves_the_default_exports_detections(
     expected = _serve(default, video)
     assert expected['num_detections'][0] > 0
     _assert_same_detections(_serve(jit, video), expected, _ALL_OUTPUT_KEYS)
+
+
+@pytest.mark.slow
+def test_bfloat16_export_compiles_soi_pooling_unless_nojit_compile(
+    trained_model, tmp_path):
+  """--precision=bfloat16 compiles SoI pooling with XLA by default (where it
+  pays) and says what a server then needs; --nojit_compile writes a
+  SavedModel without XLA and no note."""
+  version_dirs = {}
+  for name, extra in (('default', []), ('nojit', ['--nojit_compile'])):
+    output_directory = str(tmp_path / name)
+    result = util.run_tool(
+        'export_saved_model.py',
+        '--pipeline_config_path=%s' % os.path.join(trained_model.model_dir,
+                                                   'pipeline.config'),
+        '--checkpoint_dir=%s' % trained_model.model_dir,
+        '--output_directory=%s' % output_directory, '--precision=bfloat16',
+        *extra)
+    assert result.returncode == 0, util.describe(result)
+    assert (_XLA_NOTE in result.stderr) == (name == 'default'), result.stderr
+    version_dirs[name] = os.path.join(output_directory, '1')
+  assert len(_functions_that_must_compile(version_dirs['default'])) == len(
+      util.STREAM_NAMES)
+  assert not _functions_that_must_compile(version_dirs['nojit'])
+  video = _random_video(33, seed=3, fps=util.FPS, stride_frames=16.0,
+                        offset_frames=8.0)
+  for version_dir in version_dirs.values():
+    serve = tf.saved_model.load(version_dir).signatures['serving_default']
+    assert _serve(serve, video)['num_detections'][0] > 0
 
 
 def _save_checkpoint(prefix, values):

@@ -18,12 +18,14 @@ for proposal + classification on CPU):
     signature, in the same alternation (it pays a per-call cost that (a)
     avoids), and (c) loaded into a tf.compat.v1.Session.
     Without --saved_model_dir the model is exported from a checkpoint of
-    randomly initialised weights four times: float32 and bfloat16
-    (tools/export_saved_model.py --precision=bfloat16), each also with
-    --jit_compile (XLA SoI pooling); they are called in turn, so their
-    speed ratios are measured under the same load (--bf16_saved_model_dir
-    gives the bfloat16 twin of --saved_model_dir; given SavedModels are
-    timed without jit_compile twins).
+    randomly initialised weights four times: float32 and bfloat16 as
+    tools/export_saved_model.py exports them by default (--precision=
+    bfloat16 compiles SoI pooling with XLA, float32 does not), and each
+    again with the other setting: float32 --jit_compile and bfloat16
+    --nojit_compile; they are called in turn, so their speed ratios are
+    measured under the same load (--bf16_saved_model_dir gives the bfloat16
+    twin of --saved_model_dir; given SavedModels are timed without
+    jit_compile twins).
   * FLOPs: tf.compat.v1.profiler's float_ops on the exported inference graph
     re-imported with static input shapes [1, 188, 1024], by op type, with the
     dense layers' (Conv2D + MatMul + BiasAdd) share; NMS loops count nothing.
@@ -61,8 +63,10 @@ level: fp32_latency_ms, bf16_latency_ms, bf16_speedup_vs_fp32,
 fp32_fraction_of_flop_bound, fp32_fraction_of_shape_bound, shape_bound_ms,
 crop_probe_us, bf16_fraction_of_flop_bound, matmul_gflops,
 bf16_matmul_gflops, bf16_matmul_speedup_vs_fp32, fp32_jit_latency_ms,
-fp32_jit_speedup, fp32_jit_fraction_of_flop_bound, bf16_jit_latency_ms,
-bf16_jit_speedup, latency_ms_<f>x and us_per_step_<f>x per length factor,
+fp32_jit_speedup, fp32_jit_fraction_of_flop_bound, bf16_nojit_latency_ms,
+bf16_nojit_speedup_vs_fp32, bf16_jit_speedup (<precision>_jit_speedup: what
+XLA's SoI pooling buys that precision, latency without it / with it),
+latency_ms_<f>x and us_per_step_<f>x per length factor,
 the load averages before and after) and --output_txt (the table, which
 tools/render_readme.py puts into the README). The measurements live in
 tal_detection/benchmarks/inference.py.
@@ -196,7 +200,7 @@ def run_benchmark(settings):
     version_dirs, export_seconds = (
         inference.export_random_weights_in_precisions(
             pipeline, work_dir, FLAGS.seed, exporter.PRECISIONS,
-            also_jit_compile=True))
+            also_jit_twins=True))
     model = {'source': '%s, random-initialised weights' %
                        os.path.relpath(FLAGS.pipeline_config_path, _REPO_ROOT),
              'note': 'weights are random (a checkpoint of the initialised '
@@ -208,9 +212,11 @@ def run_benchmark(settings):
     return inference.run(pipeline, version_dirs['float32'], model, settings,
                          export_seconds,
                          bf16_version_dir=version_dirs['bfloat16'],
-                         jit_version_dirs={
-                             p: version_dirs[p + '_jit']
-                             for p in exporter.PRECISIONS})
+                         twin_version_dirs={
+                             p: version_dirs[inference.jit_twin_name(p)]
+                             for p in exporter.PRECISIONS},
+                         jit_compile={p: exporter.resolve_jit_compile(p)
+                                      for p in exporter.PRECISIONS})
   finally:
     if not FLAGS.work_dir:
       shutil.rmtree(work_dir, ignore_errors=True)

@@ -2,7 +2,7 @@ r"""Exports a trained TAL-Net checkpoint as a SavedModel for serving.
 
   python tools/export_saved_model.py --pipeline_config_path=out/model/pipeline.config \
       --checkpoint_dir=out/model --output_directory=out/exported [--input_type=features]
-      [--precision=bfloat16] [--jit_compile]
+      [--precision=bfloat16] [--[no]jit_compile]
 
 Writes <output_directory>/<version>/ (saved_model.pb + variables, TF Serving's
 layout) plus pipeline.config, label_map.pbtxt and time_base.json beside it. The
@@ -10,6 +10,12 @@ time base (fps, stride and window in frames of the features the model was
 trained on) is read from the first training record of the config's
 train_input_reader; --fps/--stride_frames/--window_frames give or override it.
 tools/infer.py takes its defaults from that file.
+
+SoI pooling is compiled with XLA where that pays: in bfloat16 exports, not in
+float32 ones (exporter.JIT_COMPILE_BY_DEFAULT; --jit_compile / --nojit_compile
+decide instead). Such a SavedModel runs wherever TensorFlow's Python package
+does; TF Serving needs --xla_cpu_compilation_enabled=true for it, which the
+tool prints when it writes one.
 """
 import sys
 
@@ -34,12 +40,14 @@ flags.DEFINE_enum('precision', 'float32', list(exporter.PRECISIONS),
                   'dtype the networks compute in; bfloat16 is faster on CPUs '
                   'with AVX512_BF16/AMX. Inputs, outputs, decoding and NMS '
                   'stay float32 either way.')
-flags.DEFINE_boolean('jit_compile', False,
+flags.DEFINE_boolean('jit_compile', None,
                      'Compile SoI pooling with XLA: same detections, faster '
-                     '(README, Speed), but '
-                     'the SavedModel then needs XLA\'s JIT at serving time '
-                     '(TensorFlow\'s Python package has it; TF Serving only '
-                     'with --xla_cpu_compilation_enabled).')
+                     'in bfloat16 (README, Speed), but the SavedModel then '
+                     'needs XLA\'s JIT at serving time (TensorFlow\'s Python '
+                     'package has it; TF Serving only with '
+                     '--xla_cpu_compilation_enabled=true). Default: on for '
+                     '--precision=bfloat16, off for float32; '
+                     '--nojit_compile exports without XLA.')
 flags.DEFINE_float('fps', None, 'Time base to store: frames per second of the '
                    'training features (default: from the first train record).')
 flags.DEFINE_float('stride_frames', None, 'Time base: frames between '
@@ -74,6 +82,9 @@ def main(unused_argv):
       FLAGS.input_type, pipeline, checkpoint, FLAGS.output_directory,
       version=FLAGS.version, time_base=time_base, precision=FLAGS.precision,
       jit_compile=FLAGS.jit_compile)
+  if exporter.resolve_jit_compile(FLAGS.precision, FLAGS.jit_compile):
+    print('%s: note: %s' % (tool_util.tool_name(), exporter.XLA_SERVING_NOTE),
+          file=sys.stderr)
   if time_base is None:
     print('Exported %s (checkpoint %s); no time base stored (training records '
           'not readable; give --fps --stride_frames --window_frames)' % (

@@ -78,18 +78,28 @@ def export_random_weights(pipeline, work_dir, seed):
   return version_dirs['float32'], seconds
 
 
+def jit_twin_name(precision):
+  """Key of the export of `precision` with the jit_compile setting it does
+  not have by default: '<precision>_jit' (float32: XLA SoI pooling added) or
+  '<precision>_nojit' (bfloat16: without XLA)."""
+  return precision + ('_nojit' if exporter.resolve_jit_compile(precision)
+                      else '_jit')
+
+
 def export_random_weights_in_precisions(pipeline, work_dir, seed, precisions,
-                                       also_jit_compile=False):
+                                       also_jit_twins=False):
   """Exports ONE freshly initialised checkpoint once per precision.
 
-  The float32 export goes to work_dir/exported, the others to
+  Each precision is exported as tools/export_saved_model.py exports it by
+  default (jit_compile where exporter.JIT_COMPILE_BY_DEFAULT says). The
+  float32 export goes to work_dir/exported, the others to
   work_dir/exported_<precision>: the same weights, so their timings and
-  outputs compare. also_jit_compile: each precision is exported a second
-  time with jit_compile (XLA SoI pooling), keyed '<precision>_jit', to
-  work_dir/exported_<precision>_jit.
+  outputs compare. also_jit_twins: each precision is exported a second time
+  with the other jit_compile setting, keyed jit_twin_name(precision), to
+  work_dir/exported_<that key>.
 
   Returns:
-    ({precision or precision_jit: version_dir}, seconds the exports took).
+    ({precision or twin key: version_dir}, seconds the exports took).
   """
   start = time.time()
   prefix = os.path.join(work_dir, 'random_init', 'model.ckpt')
@@ -103,9 +113,12 @@ def export_random_weights_in_precisions(pipeline, work_dir, seed, precisions,
       _randomise_biases(sess, seed)
       tf.compat.v1.train.Saver().save(sess, prefix)
   version_dirs = {}
-  for jit_compile in (False, True) if also_jit_compile else (False,):
+  for twin in (False, True) if also_jit_twins else (False,):
     for precision in precisions:
-      name = precision + ('_jit' if jit_compile else '')
+      jit_compile = exporter.resolve_jit_compile(precision)
+      name = precision
+      if twin:
+        jit_compile, name = not jit_compile, jit_twin_name(precision)
       folder = 'exported' if name == 'float32' else 'exported_' + name
       version_dirs[name] = exporter.export_inference_graph(
           'features', pipeline, prefix, os.path.join(work_dir, folder),
@@ -337,7 +350,7 @@ def _progress(message):
 
 
 def run(pipeline, version_dir, model, settings, export_seconds=0.0,
-        bf16_version_dir=None, jit_version_dirs=None):
+        bf16_version_dir=None, twin_version_dirs=None, jit_compile=None):
   """Runs every measurement on an exported model; returns the results dict.
 
   Args:
@@ -348,9 +361,11 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
     export_seconds: how long exporting the model took (0 if given).
     bf16_version_dir: the same weights exported with precision bfloat16,
       timed call by call alternating with version_dir (None: not measured).
-    jit_version_dirs: {precision: version folder} of the same weights
-      exported with jit_compile, timed in the same alternation (None: not
-      measured).
+    twin_version_dirs: {precision: version folder} of the same weights
+      exported with the other jit_compile setting (jit_twin_name), timed in
+      the same alternation (None: not measured).
+    jit_compile: {precision: whether version_dir / bf16_version_dir compile
+      SoI pooling with XLA} when known (None: given SavedModels).
   """
   settings.check()
   load_before = timing.load_average()
@@ -379,8 +394,8 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
     version_dirs['bfloat16'] = bf16_version_dir
     probes['matmul_bfloat16'] = timing.MatmulProbe(
         settings.matmul_size, dtype=tf.bfloat16, parallel=probe_chains)
-  for precision, jit_dir in (jit_version_dirs or {}).items():
-    version_dirs[precision + '_jit'] = jit_dir
+  for precision, twin_dir in (twin_version_dirs or {}).items():
+    version_dirs[jit_twin_name(precision)] = twin_dir
   model_calls = serving_calls(version_dirs, inputs)
   # The bare signature of the float32 export in the same alternation: what
   # a caller of tf.saved_model.load's signature pays on top.
@@ -460,23 +475,29 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
             bf16['median_ms']),
         'bf16_fraction_of_fp32_flop_bound': ideal_ms / bf16['median_ms'],
     })
-  # jit_compile exports: their latency, and what XLA's SoI pooling buys
-  # over the same precision's default export.
+  # The twins (the other jit_compile setting): their latency, and what XLA's
+  # SoI pooling buys each precision (latency without XLA / with it).
   default_ms = {'float32': fp32_ms, 'bfloat16': summary['bf16_latency_ms']}
   for precision, short in (('float32', 'fp32'), ('bfloat16', 'bf16')):
-    name = precision + '_jit'
-    summary[short + '_jit_latency_ms'] = None
+    name = jit_twin_name(precision)
+    twin_key = short + name[len(precision):]  # fp32_jit, bf16_nojit
+    summary[twin_key + '_latency_ms'] = None
     summary[short + '_jit_speedup'] = None
     if name in times:
-      jit = timing.stats_ms(times[name])
-      latency['serving_function_' + name] = jit
+      twin = timing.stats_ms(times[name])
+      latency['serving_function_' + name] = twin
       latency['num_detections_' + name] = detections_by_precision[name]
-      summary[short + '_jit_latency_ms'] = jit['median_ms']
-      summary[short + '_jit_speedup'] = (default_ms[precision] /
-                                         jit['median_ms'])
+      summary[twin_key + '_latency_ms'] = twin['median_ms']
+      with_xla, without = default_ms[precision], twin['median_ms']
+      if name.endswith('_jit'):
+        with_xla, without = without, with_xla
+      summary[short + '_jit_speedup'] = without / with_xla
   summary['fp32_jit_fraction_of_flop_bound'] = (
       ideal_ms / summary['fp32_jit_latency_ms']
       if summary['fp32_jit_latency_ms'] else None)
+  summary['bf16_nojit_speedup_vs_fp32'] = (
+      fp32_ms / summary['bf16_nojit_latency_ms']
+      if summary['bf16_nojit_latency_ms'] else None)
   for row in scaling_results['rows']:
     key = '%gx' % row['factor']
     summary['latency_ms_%s' % key] = row['median_ms']
@@ -488,6 +509,7 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
       **summary,
       'bf16_matmul': bf16_matmul,
       'model': model, 'machine': timing.describe_machine(),
+      'jit_compile': jit_compile,
       'quick': settings.quick, 'num_steps': settings.num_steps,
       'stream_dims': stream_dims, 'export_seconds': export_seconds,
       'threads': {'intra_op': threads[0], 'inter_op': threads[1],
@@ -574,9 +596,12 @@ def format_report(results):
     ]
   if results.get('bf16_latency_ms') is not None:
     bf16_runs = lat['serving_function_bfloat16']['runs']
+    xla = (results.get('jit_compile') or {}).get('bfloat16')
     lines += [
-        '| bfloat16 export, same weights, calls alternating with float32 '
-        '(median of %d) | %.1f ms |' % (bf16_runs, results['bf16_latency_ms']),
+        '| bfloat16 export%s, same weights, calls alternating with float32 '
+        '(median of %d) | %.1f ms |' % (
+            {None: '', True: ' (XLA SoI pooling, the default)',
+             False: ' (no XLA)'}[xla], bf16_runs, results['bf16_latency_ms']),
         '| bfloat16 speed-up over float32 (same run) | %.2fx |' % (
             results['bf16_speedup_vs_fp32']),
         '| matmul %dx%d bfloat16 throughput (median) | %.1f GFLOP/s |' % (
@@ -598,13 +623,14 @@ def format_report(results):
         '%.2fx / %.0f%% |' % (results['fp32_jit_speedup'],
                              100 * results['fp32_jit_fraction_of_flop_bound']),
     ]
-  if results.get('bf16_jit_latency_ms') is not None:
+  if results.get('bf16_nojit_latency_ms') is not None:
     lines.append(
-        '| bfloat16 export with --jit_compile (median of %d); speed-up over '
-        'the bfloat16 / float32 export | %.1f ms; %.2fx / %.2fx |' % (
-            lat['serving_function_bfloat16_jit']['runs'],
-            results['bf16_jit_latency_ms'], results['bf16_jit_speedup'],
-            results['fp32_latency_ms'] / results['bf16_jit_latency_ms']))
+        '| bfloat16 export with --nojit_compile (crop_and_resize SoI pooling, '
+        'no XLA; median of %d); the bfloat16 export\'s speed-up over it / its '
+        'speed-up over float32 | %.1f ms; %.2fx / %.2fx |' % (
+            lat['serving_function_bfloat16_nojit']['runs'],
+            results['bf16_nojit_latency_ms'], results['bf16_jit_speedup'],
+            results['bf16_nojit_speedup_vs_fp32']))
   load = results.get('load_average_before')
   if load is not None:
     lines.append('| machine load (1-min load average, before / after) | '
