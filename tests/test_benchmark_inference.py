@@ -56,6 +56,7 @@ def _check_results(results, num_steps, stream_dims, quick_factors):
     assert row['median_ms'] > 0 and row['us_per_step'] > 0
     assert row['peak_rss_mib'] > 0 and row['peak_growth_mib'] >= 0
     assert row['memory_method'] and row['runs'] == 2
+    assert row['warmup_runs'] == 1  # --quick: one untimed run per length
   assert results['training']['steps_per_s'] > 0
   assert results['training']['steps_timed'] == 2
   assert 'memory_method' in results
@@ -123,6 +124,14 @@ def _check_bf16_results(results):
   assert results['bf16_matmul_speedup_vs_fp32'] == pytest.approx(
       results['bf16_matmul_gflops'] / results['matmul_gflops'])
   assert 0 < results['bf16_fraction_of_flop_bound']
+  # The bfloat16 export's scaling rows, beside the float32 ones.
+  for row, bf16_row in zip(results['scaling']['rows'],
+                           results['scaling_bfloat16']['rows']):
+    assert bf16_row['num_steps'] == row['num_steps']
+    key = '%gx' % row['factor']
+    assert results['bf16_latency_ms_' + key] == bf16_row['median_ms'] > 0
+    assert results['bf16_speedup_vs_fp32_' + key] == pytest.approx(
+        row['median_ms'] / bf16_row['median_ms'])
 
 
 def test_quick_run_on_a_given_tiny_saved_model(tmp_path):
@@ -158,6 +167,7 @@ def test_quick_run_on_a_given_tiny_saved_model(tmp_path):
   assert results['fp32_jit_latency_ms'] is None
   assert results['bf16_nojit_latency_ms'] is None
   assert results['jit_compile'] is None
+  assert len(results['scaling_bfloat16']['rows']) == 2
   assert 'jit_compile' not in process.stdout
   assert results['model']['source'] == 'SavedModel %s' % version_dir
   assert results['model']['note'].endswith(os.path.join(
@@ -251,3 +261,29 @@ def test_bad_settings_fail_before_any_work():
   assert process.returncode == 1
   assert process.stderr.strip().splitlines()[-1] == (
       'benchmark_inference: error: --length_factors: must be numbers, got 1,x')
+
+
+def test_scaling_times_each_length_after_the_warmup_runs(monkeypatch):
+  """Lengths beyond 10x get half the repeats but at least 3 (a median of 2
+  is their mean), each after --warmup untimed runs at that length."""
+  calls = []
+
+  def fake_probe(version_dir, num_steps, repeats, settings, threads):
+    calls.append((num_steps, repeats, settings.warmup))
+    return {'times_s': [0.001 * num_steps] * repeats, 'warmup':
+            settings.warmup, 'long_growth_kib': 2 * num_steps,
+            'baseline_growth_kib': 32, 'long_peak_rss_kib': 4096,
+            'memory_method': 'fake'}
+
+  monkeypatch.setattr(inference, '_run_probe', fake_probe)
+  settings = inference.Settings(num_steps=100, warmup=4)
+  result = inference.scaling('unused', settings, 5, (1, 10, 100), (1, 2))
+  assert calls == [(100, 5, 4), (1000, 5, 4), (10000, 3, 4)]
+  assert [row['runs'] for row in result['rows']] == [5, 5, 3]
+  assert [row['warmup_runs'] for row in result['rows']] == [4, 4, 4]
+  # 1 ms per step at every length; (2 KiB per step - the 16-step
+  # baseline's 32 KiB) / (steps - 16).
+  for row in result['rows']:
+    assert row['us_per_step'] == pytest.approx(1000.0)
+    assert row['kib_per_step'] == pytest.approx(
+        (2 * row['num_steps'] - 32) / (row['num_steps'] - 16))

@@ -50,10 +50,13 @@ for proposal + classification on CPU):
     serving rule, as tools/infer.py runs a model (a two-stream model on 2
     cores: 1 thread per op, 2 ops at once); --intra_op_threads and
     --inter_op_threads override it.
-  * scaling: 1x, 10x and 100x the video length, each in a fresh process
+  * scaling: 1x, 10x and 100x the video length, of the float32 and the
+    bfloat16 export, each length and export in a fresh process
     (tal_detection/benchmarks/memory_probe.py) reporting latency and the rise
-    of peak resident memory while running the video; memory per step =
-    (that rise - the rise for a 16-step video) / (steps - 16).
+    of peak resident memory while running the video (timed after --warmup
+    untimed runs at that length: a process's first calls at a new length
+    are slower); memory per step = (that rise - the rise for a 16-step
+    video) / (steps - 16).
   * training: steps/s of the config's train op (model_lib's model_fn, TRAIN
     mode) on one random 188-step video with 15 random ground-truth segments,
     fed from memory; median over --train_steps after --train_warmup.
@@ -66,7 +69,8 @@ bf16_matmul_gflops, bf16_matmul_speedup_vs_fp32, fp32_jit_latency_ms,
 fp32_jit_speedup, fp32_jit_fraction_of_flop_bound, bf16_nojit_latency_ms,
 bf16_nojit_speedup_vs_fp32, bf16_jit_speedup (<precision>_jit_speedup: what
 XLA's SoI pooling buys that precision, latency without it / with it),
-latency_ms_<f>x and us_per_step_<f>x per length factor,
+latency_ms_<f>x, us_per_step_<f>x, bf16_latency_ms_<f>x and
+bf16_speedup_vs_fp32_<f>x per length factor,
 the load averages before and after) and --output_txt (the table, which
 tools/render_readme.py puts into the README). The measurements live in
 tal_detection/benchmarks/inference.py.
@@ -110,8 +114,9 @@ flags.DEFINE_list('length_factors', ['1', '10', '100'], 'Scaling check: '
                   'video lengths as multiples of --num_steps.')
 flags.DEFINE_integer('warmup', 3, 'Untimed runs before timing.')
 flags.DEFINE_integer('repeats', 30, 'Timed runs of the --num_steps video.')
-flags.DEFINE_integer('scaling_repeats', 5, 'Timed runs per length (at least 2 '
-                     'for the longest).')
+flags.DEFINE_integer('scaling_repeats', 5, 'Timed runs per length (beyond '
+                     '10x: half as many, at least 3), after --warmup '
+                     'untimed ones.')
 flags.DEFINE_integer('train_steps', 20, 'Timed training steps.')
 flags.DEFINE_integer('train_warmup', 3, 'Untimed training steps first.')
 flags.DEFINE_integer('matmul_size', 1024, 'n of the n x n matmul benchmark.')

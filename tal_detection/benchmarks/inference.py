@@ -269,7 +269,8 @@ def matmul_shape_bound(version_dir, stream_dims, num_steps, square_probe,
 def _run_probe(version_dir, num_steps, repeats, settings, threads):
   process = subprocess.run(
       memory_probe.command(version_dir, num_steps, repeats, settings.seed,
-                           settings.video, sys.executable, threads),
+                           settings.video, sys.executable, threads,
+                           warmup=settings.warmup),
       capture_output=True, text=True, check=False)
   if process.returncode != 0:
     tail = (process.stderr.strip().splitlines() or ['(no output)'])[-1]
@@ -284,8 +285,9 @@ def scaling(version_dir, settings, repeats, factors, threads):
   rows = []
   for factor in factors:
     num_steps = int(round(settings.num_steps * factor))
-    # Long videos take seconds per run: fewer repeats, at least 2.
-    runs = max(2, repeats if factor <= 10 else repeats // 2)
+    # Long videos take seconds per run: fewer repeats, but at least 3 (a
+    # median of 2 is their mean, which one slow call moves).
+    runs = repeats if factor <= 10 else max(3, repeats // 2)
     probe = _run_probe(version_dir, num_steps, runs, settings, threads)
     median_s = float(np.median(probe['times_s']))
     extra_kib = probe['long_growth_kib'] - probe['baseline_growth_kib']
@@ -298,7 +300,7 @@ def scaling(version_dir, settings, repeats, factors, threads):
         'baseline_peak_growth_mib': probe['baseline_growth_kib'] / 1024.0,
         'kib_per_step': extra_kib / float(num_steps - baseline),
         'memory_method': probe['memory_method'],
-        'runs': len(probe['times_s']),
+        'runs': len(probe['times_s']), 'warmup_runs': probe['warmup'],
     })
   return {'baseline_steps': baseline, 'rows': rows}
 
@@ -431,6 +433,11 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
       ', '.join('%g' % f for f in settings.length_factors), settings.num_steps))
   scaling_results = scaling(version_dir, settings, settings.scaling_repeats,
                             settings.length_factors, threads)
+  # The bfloat16 export's too: its SoI pooling (XLA by default) and its
+  # share of matmul time differ, so its cost per step need not scale alike.
+  bf16_scaling = (scaling(bf16_version_dir, settings,
+                          settings.scaling_repeats, settings.length_factors,
+                          threads) if bf16_version_dir else None)
   _progress('training steps/s ...')
   training = training_steps_per_second(
       pipeline, settings.num_steps, settings.train_warmup, settings.train_steps,
@@ -502,6 +509,14 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
     key = '%gx' % row['factor']
     summary['latency_ms_%s' % key] = row['median_ms']
     summary['us_per_step_%s' % key] = row['us_per_step']
+  for row, bf16_row in zip(scaling_results['rows'],
+                           bf16_scaling['rows'] if bf16_scaling else []):
+    key = '%gx' % row['factor']
+    summary['bf16_latency_ms_%s' % key] = bf16_row['median_ms']
+    # Fresh processes one after another, not calls taking turns: a ratio
+    # under less even load than bf16_speedup_vs_fp32's.
+    summary['bf16_speedup_vs_fp32_%s' % key] = (row['median_ms'] /
+                                                bf16_row['median_ms'])
   summary['load_average_before'] = load_before
   summary['load_average_after'] = timing.load_average()
   baseline = memory_probe.BASELINE_STEPS
@@ -519,7 +534,8 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
       'ideal_latency_ms': ideal_ms, 'matmul_shape_bound': shape_bound,
       'fraction_of_matmul_peak': (
           ideal_ms / latency['serving_function']['median_ms']),
-      'scaling': scaling_results, 'training': training,
+      'scaling': scaling_results, 'scaling_bfloat16': bf16_scaling,
+      'training': training,
       'memory_method': 'per length, a fresh subprocess loads the SavedModel '
                        'and warms it up on a %d-step video; then, for a '
                        '%d-step video and for the long one, it resets the peak-RSS '
@@ -641,19 +657,22 @@ def format_report(results):
           results['training']['num_steps_per_video'],
           results['training']['steps_per_s']),
       '',
-      'Scaling (a fresh process per length; peak growth = how far the '
-      'process\'s peak RSS rises above its RSS while running the video; memory '
-      'per step = (growth - growth of a %d-step video) / (steps - %d)):' % (
-          (results['scaling']['baseline_steps'],) * 2),
-      '| length | steps | median latency | time per step | peak growth | '
-      'memory per step | process peak RSS |',
-      '|---|---|---|---|---|---|---|',
+      'Scaling (a fresh process per export and length, one after another; '
+      'peak growth = how far the process\'s peak RSS rises above its RSS while '
+      'running the video; memory per step = (growth - growth of a %d-step '
+      'video) / (steps - %d)):' % ((results['scaling']['baseline_steps'],) * 2),
+      '| export | length | steps | median latency | time per step | peak '
+      'growth | memory per step | process peak RSS |',
+      '|---|---|---|---|---|---|---|---|',
   ]
-  for row in results['scaling']['rows']:
-    lines.append('| %gx | %d | %.1f ms | %.1f us | %.1f MiB | %.1f KiB | '
-                 '%.0f MiB |' % (
-                     row['factor'], row['num_steps'], row['median_ms'],
-                     row['us_per_step'], row['peak_growth_mib'],
-                     row['kib_per_step'], row['peak_rss_mib']))
+  for precision, scaled in (('float32', results['scaling']),
+                            ('bfloat16', results.get('scaling_bfloat16'))):
+    for row in scaled['rows'] if scaled else []:
+      lines.append('| %s | %gx | %d | %.1f ms | %.1f us | %.1f MiB | %.1f KiB '
+                   '| %.0f MiB |' % (
+                       precision, row['factor'], row['num_steps'],
+                       row['median_ms'], row['us_per_step'],
+                       row['peak_growth_mib'], row['kib_per_step'],
+                       row['peak_rss_mib']))
   lines += ['', 'Note: %s' % results['model']['note']]
   return '\n'.join(lines)

@@ -1,8 +1,8 @@
 r"""One scaling measurement in a fresh process: latency and peak-memory growth.
 
   python -m tal_detection.benchmarks.memory_probe --version_dir=DIR \
-    --num_steps=1880 --repeats=5 --seed=0 --fps=10 --stride_frames=16 \
-    --offset_frames=8
+    --num_steps=1880 --repeats=5 --warmup=3 --seed=0 --fps=10 \
+    --stride_frames=16 --offset_frames=8
 
 Prints one json line. A fresh process per length keeps one length's
 allocations out of another's peak. The SavedModel is loaded and warmed up on a
@@ -12,6 +12,12 @@ of the peak (VmHWM) above the RSS at the start is read from /proc/self/status,
 so the loading peak, far above a short video's needs, is left out. Where the
 mark cannot be reset, the process's lifetime peak (getrusage ru_maxrss) is
 used, which only resolves inputs needing more than loading did.
+
+The long video runs --warmup times untimed first: a process's first calls at
+a new length are slower than its later ones (measured at 18800 steps, float32:
+2.8 s, 0.9 s, then 0.73-0.76 s; in another process, after one untimed call,
+1.10 and 1.06 s, then 0.79 and 0.78 s), so timing them would time the
+transient, not the length.
 """
 import argparse
 import json
@@ -70,19 +76,20 @@ def _reset_peak_rss():
     return False
 
 
-def measure(version_dir, num_steps, repeats, seed, video):
+def measure(version_dir, num_steps, repeats, seed, video, warmup=1):
   """The scaling measurement of one length; see the module docstring.
 
   Args:
     version_dir: SavedModel folder.
     num_steps: length of the long video.
     repeats: timed runs of the long video.
+    warmup: untimed runs of the long video before them.
     seed: seed of the random features.
     video: {'fps', 'stride_frames', 'offset_frames'} of the inputs.
 
   Returns:
-    dict: num_steps, times_s, memory_method, and baseline_/long_ growth_kib
-    and peak_rss_kib.
+    dict: num_steps, warmup, times_s, memory_method, and baseline_/long_
+    growth_kib and peak_rss_kib.
   """
   serve = inference_util.ServingFunction(version_dir)
   stream_dims = {name: int(spec.shape[-1]) for name, spec in
@@ -96,11 +103,11 @@ def measure(version_dir, num_steps, repeats, seed, video):
         lambda: serve(**tensors)['num_detections'].numpy(), warmup, runs)
 
   timed(BASELINE_STEPS, 1, 2)
-  result = {'num_steps': num_steps}
+  result = {'num_steps': num_steps, 'warmup': warmup}
   if _reset_peak_rss():
     result['memory_method'] = 'VmHWM after /proc/self/clear_refs reset'
     for key, length, warmup, runs in (('baseline', BASELINE_STEPS, 0, 2),
-                                      ('long', num_steps, 1, repeats)):
+                                      ('long', num_steps, warmup, repeats)):
       _reset_peak_rss()
       start_rss, _ = _proc_memory_kib()
       times = timed(length, warmup, runs)
@@ -111,7 +118,7 @@ def measure(version_dir, num_steps, repeats, seed, video):
   else:
     result['memory_method'] = 'getrusage ru_maxrss (lifetime peak)'
     result['baseline_peak_rss_kib'] = _lifetime_peak_rss_kib()
-    result['times_s'] = timed(num_steps, 1, repeats)
+    result['times_s'] = timed(num_steps, warmup, repeats)
     result['long_peak_rss_kib'] = _lifetime_peak_rss_kib()
     result['baseline_growth_kib'] = 0
     result['long_growth_kib'] = (result['long_peak_rss_kib'] -
@@ -120,14 +127,14 @@ def measure(version_dir, num_steps, repeats, seed, video):
 
 
 def command(version_dir, num_steps, repeats, seed, video, python,
-            threads=(0, 0)):
+            threads=(0, 0), warmup=1):
   """The command line that runs measure() in a fresh process.
 
   threads: (intra-op, inter-op) counts for the process (0: TF's default).
   """
   return [python, '-m', __name__, '--version_dir=%s' % version_dir,
           '--num_steps=%d' % num_steps, '--repeats=%d' % repeats,
-          '--seed=%d' % seed, '--intra_op_threads=%d' % threads[0],
+          '--warmup=%d' % warmup, '--seed=%d' % seed, '--intra_op_threads=%d' % threads[0],
           '--inter_op_threads=%d' % threads[1]] + [
               '--%s=%r' % (k, float(v)) for k, v in sorted(video.items())]
 
@@ -137,6 +144,7 @@ def main():
   parser.add_argument('--version_dir', required=True)
   parser.add_argument('--num_steps', type=int, required=True)
   parser.add_argument('--repeats', type=int, required=True)
+  parser.add_argument('--warmup', type=int, default=1)
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--intra_op_threads', type=int, default=0)
   parser.add_argument('--inter_op_threads', type=int, default=0)
@@ -148,7 +156,7 @@ def main():
   video = {'fps': args.fps, 'stride_frames': args.stride_frames,
            'offset_frames': args.offset_frames}
   print(json.dumps(measure(args.version_dir, args.num_steps, args.repeats,
-                           args.seed, video)))
+                           args.seed, video, args.warmup)))
 
 
 if __name__ == '__main__':
