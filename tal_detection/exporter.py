@@ -35,8 +35,8 @@ detections agreeing with the float32 export's to the tolerance
 tests/test_bfloat16_export.py and tools/compare_precisions.py state.
 
 jit_compile=True compiles SoI pooling with XLA (model_builder.build): the same
-detections to 1e-5, and the SavedModel then needs a runtime with XLA's JIT
-(TensorFlow's Python package: tf.saved_model.load, saved_model_cli,
+detections to 1e-5 (in float32), and the SavedModel then needs a runtime with
+XLA's JIT (TensorFlow's Python package: tf.saved_model.load, saved_model_cli,
 tools/infer.py; TF Serving only with --xla_cpu_compilation_enabled=true).
 jit_compile=None (the default) compiles it where it pays
 (JIT_COMPILE_BY_DEFAULT): in bfloat16 exports, not in float32 ones.
@@ -62,7 +62,7 @@ INPUT_TYPES = ('features', 'tf_example')
 PRECISIONS = ('float32', 'bfloat16')
 # Whether an export of each precision compiles SoI pooling with XLA when the
 # caller does not say (jit_compile=None). Measured on the main config's
-# exports (README, Speed; calls alternating): bfloat16 1.10-1.12x faster with
+# exports (README, Speed; calls alternating): bfloat16 1.09-1.13x faster with
 # XLA, because its compiled loop writes the pooled bins already in bfloat16,
 # where crop_and_resize writes every float32 sample, a maximum reads them back
 # and a float32-to-bfloat16 Cast (which float32 does not pay, and stock

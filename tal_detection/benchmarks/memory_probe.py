@@ -106,11 +106,11 @@ def measure(version_dir, num_steps, repeats, seed, video, warmup=1):
   result = {'num_steps': num_steps, 'warmup': warmup}
   if _reset_peak_rss():
     result['memory_method'] = 'VmHWM after /proc/self/clear_refs reset'
-    for key, length, warmup, runs in (('baseline', BASELINE_STEPS, 0, 2),
-                                      ('long', num_steps, warmup, repeats)):
+    for key, length, untimed, runs in (('baseline', BASELINE_STEPS, 0, 2),
+                                       ('long', num_steps, warmup, repeats)):
       _reset_peak_rss()
       start_rss, _ = _proc_memory_kib()
-      times = timed(length, warmup, runs)
+      times = timed(length, untimed, runs)
       _, peak = _proc_memory_kib()
       result['%s_growth_kib' % key] = peak - start_rss
       result['%s_peak_rss_kib' % key] = peak
@@ -134,7 +134,8 @@ def command(version_dir, num_steps, repeats, seed, video, python,
   """
   return [python, '-m', __name__, '--version_dir=%s' % version_dir,
           '--num_steps=%d' % num_steps, '--repeats=%d' % repeats,
-          '--warmup=%d' % warmup, '--seed=%d' % seed, '--intra_op_threads=%d' % threads[0],
+          '--warmup=%d' % warmup, '--seed=%d' % seed,
+          '--intra_op_threads=%d' % threads[0],
           '--inter_op_threads=%d' % threads[1]] + [
               '--%s=%r' % (k, float(v)) for k, v in sorted(video.items())]
 

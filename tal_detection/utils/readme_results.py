@@ -98,9 +98,8 @@ def _inference_runs(results_dir):
   side: how far they move between two runs of the same code."""
   rows = ['| run | float32 | fraction of FLOP bound / of shape bound | '
           'bfloat16 (XLA SoI pooling) | bfloat16 speed-up | float32 '
-          '--jit_compile / bfloat16 --nojit_compile (its speed-up over float32) | '
-          'crop_and_resize probe | '
-          'load before / after |',
+          '--jit_compile / bfloat16 --nojit_compile (its speed-up over '
+          'float32) | crop_and_resize probe | load before / after |',
           '|---|---|---|---|---|---|---|---|']
   for name in ('inference_benchmark.json', 'inference_benchmark_run2.json'):
     with open(os.path.join(results_dir, name)) as f:
