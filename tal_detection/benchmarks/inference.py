@@ -496,7 +496,7 @@ def run(pipeline, version_dir, model, settings, export_seconds=0.0,
       latency['num_detections_' + name] = detections_by_precision[name]
       summary[twin_key + '_latency_ms'] = twin['median_ms']
       with_xla, without = default_ms[precision], twin['median_ms']
-      if name.endswith('_jit'):
+      if not exporter.resolve_jit_compile(precision):
         with_xla, without = without, with_xla
       summary[short + '_jit_speedup'] = without / with_xla
   summary['fp32_jit_fraction_of_flop_bound'] = (
